@@ -1,0 +1,7 @@
+"""Inference backends: one interface, one class per runtime, imported lazily."""
+
+from __future__ import annotations
+
+from .base import Availability, Backend, BackendOptions, availability, create_backend
+
+__all__ = ["Availability", "Backend", "BackendOptions", "availability", "create_backend"]

@@ -1,0 +1,112 @@
+"""The backend interface every runtime implements, and the lazy registry over the variant table."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import CoreError, RuntimeUnavailableError
+from ..variants import Precision, Runtime
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""  # why not, in words a user can act on
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    threads: int | None = None  # CPU threads for inference; None = one per physical core
+    device_id: int = 0  # GPU index for GPU runtimes
+    workspace_mb: int = 1024  # TensorRT builder memory pool
+    cache_dir: Path | None = None  # where GPU runtimes keep engines and timing caches
+
+
+class Backend(ABC):
+    """Loads one model file and runs it: ``load`` -> ``infer`` (many times) -> ``close``.
+
+    ``infer`` takes the preprocessed float32 NCHW batch and returns the raw output; timing is
+    measured by the caller around ``infer`` only. Use as a context manager to close reliably.
+    """
+
+    runtime: ClassVar[Runtime]
+
+    def __init__(self, options: BackendOptions | None = None) -> None:
+        self.options = options or BackendOptions()
+        self._loaded = False
+
+    @classmethod
+    @abstractmethod
+    def available(cls) -> Availability:
+        """Whether this runtime can run on this machine, and if not, why."""
+
+    @abstractmethod
+    def _load(self, model_path: Path, precision: Precision) -> None: ...
+
+    @abstractmethod
+    def _infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def _close(self) -> None:
+        return None
+
+    @property
+    def description(self) -> str:
+        """What actually runs (providers, threads, engine), for reports."""
+        return self.runtime.label
+
+    def load(self, model_path: Path, precision: Precision) -> None:
+        status = self.available()
+        if not status:
+            raise RuntimeUnavailableError(f"{self.runtime.label} cannot run here: {status.reason}")
+        self._load(model_path, precision)
+        self._loaded = True
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        if not self._loaded:
+            raise CoreError(f"{self.runtime.label}: infer() called before load() or after close()")
+        return self._infer(batch)
+
+    def close(self) -> None:
+        if self._loaded:
+            self._close()
+            self._loaded = False
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_REGISTRY: dict[Runtime, tuple[str, str]] = {
+    Runtime.ORT: ("core.backends.onnxruntime", "OrtCpuBackend"),
+    Runtime.ORT_CUDA: ("core.backends.onnxruntime", "OrtCudaBackend"),
+    Runtime.ORT_TRT: ("core.backends.onnxruntime", "OrtTensorrtBackend"),
+    Runtime.TRT: ("core.backends.tensorrt", "TensorrtBackend"),
+}
+
+
+def backend_class(runtime: Runtime) -> type[Backend]:
+    module, name = _REGISTRY[runtime]
+    cls: type[Backend] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def availability(runtime: Runtime) -> Availability:
+    try:
+        return backend_class(runtime).available()
+    except ImportError as exc:  # the backend module itself needs something missing
+        return Availability(False, f"cannot import its backend: {exc}")
+
+
+def create_backend(runtime: Runtime, options: BackendOptions | None = None) -> Backend:
+    return backend_class(runtime)(options)

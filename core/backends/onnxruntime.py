@@ -1,0 +1,154 @@
+"""ONNX Runtime backends: CPU, CUDA and TensorRT execution providers, one class each."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import RuntimeUnavailableError
+from ..variants import Precision, Runtime
+from .base import Availability, Backend, BackendOptions
+from .gpu import probe_gpu
+
+
+def physical_cores() -> int:
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+class _OrtBackend(Backend):
+    provider: ClassVar[str]
+
+    def __init__(self, options: BackendOptions | None = None) -> None:
+        super().__init__(options)
+        self._session: Any = None
+        self._input = ""
+        self._output = ""
+
+    @classmethod
+    def _provider_present(cls) -> Availability:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            return Availability(False, f"onnxruntime is not installed ({exc})")
+        present = ort.get_available_providers()
+        if cls.provider not in present:
+            return Availability(
+                False,
+                f"this onnxruntime build has no {cls.provider} (it has {', '.join(present)}); "
+                "install onnxruntime-gpu instead of onnxruntime (see README, GPU machines)",
+            )
+        return Availability(True)
+
+    @classmethod
+    def available(cls) -> Availability:
+        return cls._provider_present()
+
+    def _provider_options(self, precision: Precision) -> dict[str, Any]:
+        return {}
+
+    def _load(self, model_path: Path, precision: Precision) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = self.options.threads or physical_cores()
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        providers: list[Any] = [(self.provider, self._provider_options(precision))]
+        if self.provider != "CPUExecutionProvider":
+            providers.append("CPUExecutionProvider")  # for the few nodes the GPU provider does not take
+        try:
+            self._session = ort.InferenceSession(str(model_path), so, providers=providers)
+        except Exception as exc:
+            raise RuntimeUnavailableError(f"{self.runtime.label} could not load {model_path.name}: {exc}") from exc
+        active = self._session.get_providers()
+        if active[0] != self.provider:  # ORT falls back to CPU silently; we do not
+            self._session = None
+            raise RuntimeUnavailableError(
+                f"{self.runtime.label}: {self.provider} did not start (active: {', '.join(active)})"
+            )
+        self._input = self._session.get_inputs()[0].name
+        self._output = self._session.get_outputs()[0].name
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self._session.run([self._output], {self._input: batch})[0]
+        return out
+
+    def _close(self) -> None:
+        self._session = None
+
+    @property
+    def description(self) -> str:
+        threads = self.options.threads or physical_cores()
+        return f"{self.runtime.label}, {threads} threads" if self.runtime is Runtime.ORT else self.runtime.label
+
+
+class OrtCpuBackend(_OrtBackend):
+    runtime = Runtime.ORT
+    provider = "CPUExecutionProvider"
+
+
+class OrtCudaBackend(_OrtBackend):
+    runtime = Runtime.ORT_CUDA
+    provider = "CUDAExecutionProvider"
+
+    @classmethod
+    def available(cls) -> Availability:
+        gpu = probe_gpu()
+        if not gpu.ok:
+            return Availability(False, gpu.reason)
+        return cls._provider_present()
+
+    def _provider_options(self, precision: Precision) -> dict[str, Any]:
+        return {"device_id": self.options.device_id, "cudnn_conv_algo_search": "HEURISTIC"}
+
+
+class OrtTensorrtBackend(_OrtBackend):
+    runtime = Runtime.ORT_TRT
+    provider = "TensorrtExecutionProvider"
+    NVINFER = "libnvinfer.so.10"  # onnxruntime-gpu 1.31/1.32 link TensorRT 10
+
+    @classmethod
+    def available(cls) -> Availability:
+        gpu = probe_gpu()
+        if not gpu.ok:
+            return Availability(False, gpu.reason)
+        present = cls._provider_present()
+        if not present:
+            return present
+        try:
+            ctypes.CDLL(cls.NVINFER)
+        except OSError:
+            return Availability(
+                False,
+                f"ONNX Runtime's TensorRT provider needs TensorRT 10 ({cls.NVINFER} not found); "
+                "install tensorrt-cu13 10.x (requirements-gpu.txt)",
+            )
+        return Availability(True)
+
+    def _provider_options(self, precision: Precision) -> dict[str, Any]:
+        opts: dict[str, Any] = {
+            "device_id": self.options.device_id,
+            "trt_max_workspace_size": self.options.workspace_mb << 20,
+            "trt_fp16_enable": precision is Precision.FP16,
+            "trt_int8_enable": precision is Precision.INT8,  # explicit Q/DQ: no calibration table
+        }
+        if self.options.cache_dir is not None:
+            cache = Path(self.options.cache_dir) / "ort-trt"
+            cache.mkdir(parents=True, exist_ok=True)
+            opts.update(
+                trt_engine_cache_enable=True,
+                trt_engine_cache_path=str(cache),
+                trt_timing_cache_enable=True,
+                trt_timing_cache_path=str(cache),
+            )
+        return opts

@@ -1,0 +1,316 @@
+"""The command-line interface: ``detect | bench | eval | convert``, a thin shell over ``core``.
+
+Results go to stdout (a table, or JSON with ``--json``); progress bars and errors go to stderr.
+Errors exit non-zero with one line; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import config
+from .errors import CoreError, InputError
+from .progress import TqdmProgress
+from .variants import CPU_VARIANTS, REFERENCE, Artefact, Int8Flavour, Precision, Variant, parse_variants
+
+EXIT_USER_ERROR = 2
+EXIT_PARTIAL = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# argument parsing
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", "-m", required=True, help="a .pt / .onnx path, or an official name (yolov5n..x)")
+    g.add_argument("--imgsz", type=int, default=None, help="network input size (default: the model's, else 640)")
+    g.add_argument("--trust", action="store_true", help="allow unpickling an ultralytics .pt (runs code from it)")
+    g.add_argument("--names", type=Path, help="class names file for an .onnx without names metadata")
+    g.add_argument("--cache-dir", type=Path, help=f"artefact cache (default ${config.ENV_CACHE_DIR} or ~/.cache)")
+    g.add_argument("--models-dir", type=Path, help=f"official checkpoints (default ${config.ENV_MODELS_DIR})")
+    g.add_argument("--calib", type=Path, help="folder of calibration images (needed to build INT8)")
+    g.add_argument("--calib-method", choices=["minmax", "entropy", "percentile"], help="INT8 calibration method")
+    g.add_argument("--calib-images", type=int, help="use at most this many calibration images")
+    g.add_argument("--threads", type=int, default=None, help="CPU inference threads (default: physical cores)")
+
+
+def _post_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
+    p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    p.add_argument("--max-det", type=int, default=300, help="maximum detections per image")
+    p.add_argument("--classes", type=str, default=None, help="keep only these class ids, e.g. 0,2,5")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    all_variants = ", ".join(str(v) for v in CPU_VARIANTS)
+
+    p = sub.add_parser("detect", help="detect objects in images")
+    p.add_argument("images", nargs="+", type=Path)
+    _model_args(p)
+    p.add_argument("--variant", default=str(REFERENCE), help=f"runtime:precision (e.g. {all_variants})")
+    _post_args(p)
+    p.add_argument("--save", type=Path, help="write annotated images into this folder")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("bench", help="latency percentiles per variant")
+    _model_args(p)
+    p.add_argument("--variants", default=",".join(str(v) for v in CPU_VARIANTS))
+    p.add_argument("--image", type=Path, help="image to run (default: the bus.jpg sample)")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--iterations", type=int, default=100)
+    _post_args(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("eval", help="mAP and agreement with FP32 on a labelled YOLO-format folder")
+    _model_args(p)
+    p.add_argument("--data", type=Path, required=True, help="folder with images/ and labels/")
+    p.add_argument("--variants", default=",".join(str(v) for v in CPU_VARIANTS))
+    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("convert", help="build an artefact and print its path")
+    _model_args(p)
+    p.add_argument("--to", choices=[x.value for x in Precision], required=True)
+    p.add_argument("--flavour", choices=[f.value for f in Int8Flavour], default=Int8Flavour.CPU.value)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from .convert import CalibrationMethod, Int8Options
+    from .sources import resolve_model
+    from .store import ModelStore
+
+    cache = config.cache_dir(args.cache_dir)
+    with TqdmProgress("model") as bar:
+        source = resolve_model(
+            args.model,
+            models_directory=args.models_dir or config.models_dir(None, cache),
+            trust=args.trust,
+            names_file=args.names,
+            progress=bar,
+        )
+    int8 = Int8Options()
+    if args.calib_method:
+        int8 = Int8Options(**{**int8.__dict__, "method": CalibrationMethod(args.calib_method)})
+    if args.calib_images:
+        if args.calib_images < 1:
+            raise InputError(f"--calib-images must be at least 1, got {args.calib_images}")
+        int8 = Int8Options(**{**int8.__dict__, "max_images": args.calib_images})
+    return ModelStore(source, cache_root=cache, imgsz=args.imgsz, calib_dir=args.calib, int8=int8)
+
+
+def _post_params(args: argparse.Namespace) -> Any:
+    from .processing import PostParams
+
+    classes = None
+    if args.classes:
+        try:
+            classes = tuple(int(c) for c in args.classes.split(",") if c.strip())
+        except ValueError:
+            raise InputError(f"--classes expects comma-separated class ids, got {args.classes!r}") from None
+    return PostParams(conf=args.conf, iou=args.iou, max_det=args.max_det, classes=classes)
+
+
+def _open(store: Any, variant: Variant, args: argparse.Namespace) -> Any:
+    from .backends import BackendOptions
+
+    with TqdmProgress(f"prepare {variant}") as bar:
+        return store.open_detector(variant, BackendOptions(threads=args.threads), progress=bar)
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .draw import annotate
+    from .images import load_image
+
+    variant = Variant.parse(args.variant)
+    params = _post_params(args)
+    store = _store(args)
+    results: list[dict[str, Any]] = []
+    failed = 0
+    with _open(store, variant, args) as det:
+        det.warmup(2)  # first calls allocate; timings below are steady-state
+        for path in args.images:
+            try:
+                image = load_image(path)
+            except InputError as exc:
+                failed += 1
+                results.append({"image": str(path), "error": str(exc)})
+                continue
+            res = det.detect(image, params)
+            results.append(
+                {
+                    "image": str(path),
+                    "detections": res.detections.to_records(),
+                    "timings_ms": res.timings.to_dict(),
+                }
+            )
+            if args.save:
+                from PIL import Image
+
+                args.save.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(annotate(image, res.detections)).save(args.save / f"{path.stem}.jpg", quality=92)
+    out = {"variant": str(variant), "model": store.source.name, "imgsz": store.input_size, "results": results}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['image']}: ERROR {r['error']}")
+                continue
+            t = r["timings_ms"]
+            print(
+                f"{r['image']}: {len(r['detections'])} objects  "
+                f"({t['preprocess']:.1f} + {t['inference']:.1f} + {t['postprocess']:.1f} ms)"
+            )
+            for d in r["detections"]:
+                box = ", ".join(f"{v:.0f}" for v in d["xyxy"])
+                print(f"  {d['class_name']:<16} {d['confidence']:.3f}  [{box}]")
+    if failed:
+        print(f"error: {failed} of {len(args.images)} images could not be read", file=sys.stderr)
+    return EXIT_PARTIAL if failed else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import benchmark
+    from .images import load_image
+    from .samples import sample_image
+    from .system import system_info
+
+    variants = parse_variants(args.variants)
+    if args.warmup < 0 or args.iterations < 1:
+        raise InputError("--warmup must be >= 0 and --iterations >= 1")
+    params = _post_params(args)
+    store = _store(args)
+    image_path = args.image or sample_image("bus.jpg")
+    image = load_image(image_path)
+    detectors = [_open(store, v, args) for v in variants]  # build everything before timing anything
+    rows = []
+    try:
+        for det in detectors:
+            with TqdmProgress(f"bench {det.variant}") as bar:
+                rows.append(
+                    benchmark(det, image, warmup=args.warmup, iterations=args.iterations, params=params, progress=bar)
+                )
+    finally:
+        for det in detectors:
+            det.close()
+    out = {
+        "system": system_info(),
+        "model": store.source.name,
+        "imgsz": store.input_size,
+        "image": str(image_path),
+        "variants": [r.to_dict() for r in rows],
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        base = rows[0].latency.p50
+        print(f"{store.source.name} @ {store.input_size}, {image_path.name}, {args.iterations} iterations")
+        print(f"{'variant':<10} {'p50':>8} {'p90':>8} {'p99':>8} {'mean':>8} {'min':>8} {'fps':>7} {'vs first':>9}")
+        for r in rows:
+            lat = r.latency
+            print(
+                f"{r.variant:<10} {lat.p50:8.2f} {lat.p90:8.2f} {lat.p99:8.2f} {lat.mean:8.2f} {lat.min:8.2f} "
+                f"{r.fps:7.1f} {base / lat.p50:8.2f}x"
+            )
+        print("ms per image, end to end (letterbox + inference + NMS)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .accuracy import load_dataset
+    from .evaluation import evaluate
+
+    variants = parse_variants(args.variants)
+    store = _store(args)
+    dataset = load_dataset(args.data, args.max_images)
+    detectors = {v: _open(store, v, args) for v in [*variants, *([REFERENCE] if REFERENCE not in variants else [])]}
+    try:
+        with TqdmProgress("eval") as bar:
+            results = evaluate([detectors[v] for v in variants], dataset, reference=detectors[REFERENCE], progress=bar)
+    finally:
+        for det in detectors.values():
+            det.close()
+    rep = dataset.report
+    out = {
+        "model": store.source.name,
+        "imgsz": store.input_size,
+        "data": str(args.data),
+        "dataset": {
+            "summary": rep.summary(),
+            "images": rep.images,
+            "background": rep.background,
+            "boxes": rep.boxes,
+            "orphan_labels": rep.orphan_labels,
+            "bad_lines": rep.bad_lines,
+            "unreadable_images": rep.unreadable_images,
+            "other_files": rep.other_files,
+        },
+        "reference": str(REFERENCE),
+        "variants": [r.to_dict() for r in results],
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{store.source.name} @ {store.input_size} on {args.data}: {rep.summary()}")
+        head = f"{'variant':<10} {'mAP50':>7} {'mAP50-95':>9} {'p50 ms':>8}"
+        print(f"{head} {'matched':>8} {'missed':>7} {'extra':>6} {'|dconf|':>8}")
+        for r in results:
+            a = r.agreement
+            agree = (
+                f"{a.matched:8d} {a.missed:7d} {a.extra:6d} {a.mean_abs_dconf:8.4f}" if a else f"{'(reference)':>32}"
+            )
+            print(f"{r.variant:<10} {r.accuracy.map50:7.4f} {r.accuracy.map50_95:9.4f} {r.latency.p50:8.2f} {agree}")
+        print("agreement vs ort:fp32 at conf 0.25, IoU 0.5, same class; mAP at conf 0.001, NMS IoU 0.6 (YOLOv5 val.py)")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    precision = Precision(args.to)
+    flavour = Int8Flavour(args.flavour)
+    artefact = {
+        Precision.FP32: Artefact.ONNX_FP32,
+        Precision.FP16: Artefact.ONNX_FP16,
+        Precision.INT8: Artefact.ONNX_INT8_CPU if flavour is Int8Flavour.CPU else Artefact.ONNX_INT8_TRT,
+    }[precision]
+    store = _store(args)
+    with TqdmProgress(f"convert to {artefact.value}") as bar:
+        path = store.artefact(artefact, bar)
+    print(path)
+    return 0
+
+
+COMMANDS = {"detect": cmd_detect, "bench": cmd_bench, "eval": cmd_eval, "convert": cmd_convert}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CoreError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: still one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_PARTIAL

@@ -1,0 +1,68 @@
+"""Draw detections on images (for the CLI's --save, the dashboard and videos)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .detections import Detections
+from .metrics import Match
+
+# Ultralytics' palette, so colours look familiar to YOLO users.
+_PALETTE = [
+    (255, 56, 56), (255, 157, 151), (255, 112, 31), (255, 178, 29), (207, 210, 49), (72, 249, 10),
+    (146, 204, 23), (61, 219, 134), (26, 147, 52), (0, 212, 187), (44, 153, 168), (0, 194, 255),
+    (52, 69, 147), (100, 115, 255), (0, 24, 236), (132, 56, 255), (82, 0, 133), (203, 56, 255),
+    (255, 149, 200), (255, 55, 199),
+]  # fmt: skip
+
+MATCHED = (40, 200, 80)  # green: found by both
+MISSED = (255, 60, 60)  # red: the reference found it, this variant did not
+EXTRA = (255, 180, 0)  # amber: only this variant found it
+
+
+def class_colour(class_id: int) -> tuple[int, int, int]:
+    return _PALETTE[class_id % len(_PALETTE)]
+
+
+def _box(img: np.ndarray, xyxy: np.ndarray, colour: tuple[int, int, int], label: str, thickness: int) -> None:
+    x1, y1, x2, y2 = (round(float(v)) for v in xyxy)
+    cv2.rectangle(img, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+    if not label:
+        return
+    scale = max(0.35, thickness / 3)
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, thickness // 2))
+    top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1
+    x1 = max(0, min(x1, img.shape[1] - tw - 2))  # keep the label inside the picture
+    cv2.rectangle(img, (x1, top), (x1 + tw + 2, top + th + base + 2), colour, -1)
+    cv2.putText(
+        img, label, (x1 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, thickness // 2),
+        cv2.LINE_AA,
+    )  # fmt: skip
+
+
+def _thickness(img: np.ndarray) -> int:
+    return max(1, round(sum(img.shape[:2]) / 2 * 0.003))
+
+
+def annotate(image: np.ndarray, detections: Detections, show_conf: bool = True) -> np.ndarray:
+    """A copy of the RGB image with class-coloured boxes and 'name 0.87' labels."""
+    img = np.ascontiguousarray(image).copy()
+    t = _thickness(img)
+    for box, conf, cls in zip(detections.xyxy, detections.confidence, detections.class_id, strict=True):
+        label = f"{detections.name_of(int(cls))} {conf:.2f}" if show_conf else detections.name_of(int(cls))
+        _box(img, box, class_colour(int(cls)), label, t)
+    return img
+
+
+def annotate_diff(image: np.ndarray, reference: Detections, candidate: Detections, match: Match) -> np.ndarray:
+    """Candidate vs reference: matched boxes green, missed (reference only) red, extra (candidate only) amber."""
+    img = np.ascontiguousarray(image).copy()
+    t = _thickness(img)
+    for _, ci in match.pairs:
+        _box(img, candidate.xyxy[ci], MATCHED, f"{candidate.name_of(int(candidate.class_id[ci]))}", t)
+    for ri in match.missed:
+        _box(img, reference.xyxy[ri], MISSED, f"missed {reference.name_of(int(reference.class_id[ri]))}", t)
+    for ci in match.extra:
+        _box(img, candidate.xyxy[ci], EXTRA, f"extra {candidate.name_of(int(candidate.class_id[ci]))}", t)
+    return img

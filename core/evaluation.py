@@ -1,0 +1,88 @@
+"""Run variants over a labelled dataset: mAP, latency, and agreement with the reference variant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .accuracy import MapAccumulator, MapResult, YoloDataset
+from .detections import Detections
+from .detector import Detector
+from .errors import InputError
+from .images import load_image
+from .metrics import Agreement, LatencyStats, agreement_parts, merge_agreements
+from .processing import EVAL_PARAMS, PostParams
+from .progress import Progress, no_progress
+
+
+@dataclass(frozen=True)
+class VariantEval:
+    variant: str
+    accuracy: MapResult
+    latency: LatencyStats  # end to end per image (letterbox + inference + NMS at eval settings)
+    agreement: Agreement | None  # vs the reference, at the display thresholds; None for the reference
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "map50": round(self.accuracy.map50, 4),
+            "map50_95": round(self.accuracy.map50_95, 4),
+            "images": self.accuracy.images,
+            "instances": self.accuracy.instances,
+            "latency_ms": self.latency.to_dict(),
+            "agreement_vs_fp32": self.agreement.to_dict() if self.agreement else None,
+        }
+
+
+def evaluate(
+    detectors: Sequence[Detector],
+    dataset: YoloDataset,
+    *,
+    reference: Detector | None = None,
+    display_params: PostParams | None = None,
+    progress: Progress = no_progress,
+) -> list[VariantEval]:
+    """Each image is decoded once and run through every detector (interleaved, so all see the same load).
+
+    ``reference`` (usually ``ort:fp32``) is the baseline for agreement; it may be one of ``detectors``.
+    Agreement is measured at ``display_params`` (what a user sees, conf 0.25), mAP at val.py's settings.
+    """
+    if not dataset.items:
+        raise InputError(f"dataset {dataset.root} has no images to evaluate")
+    display_params = display_params or PostParams()
+    runs = list(detectors)
+    if reference is not None and reference not in runs:
+        runs.append(reference)
+    maps = {id(d): MapAccumulator() for d in runs}
+    lat: dict[int, list[float]] = {id(d): [] for d in runs}
+    shown: dict[int, list[Detections]] = {id(d): [] for d in runs}
+    n = len(dataset.items)
+    for k, item in enumerate(dataset.items):
+        try:
+            image = load_image(item.image)
+        except InputError:
+            dataset.report.unreadable_images.append(item.image.name)
+            continue
+        h, w = image.shape[:2]
+        for det in runs:
+            raw = det.infer_raw(image)
+            dets, post_ms = det.postprocess(raw, EVAL_PARAMS)
+            lat[id(det)].append(raw.preprocess_ms + raw.inference_ms + post_ms)
+            maps[id(det)].add(dets, item.labels, w, h)
+            if reference is not None:
+                shown[id(det)].append(det.postprocess(raw, display_params)[0])
+        progress((k + 1) / n, f"evaluated {k + 1}/{n} images")
+    out = []
+    for det in detectors:
+        agree = None
+        if reference is not None and det is not reference:
+            agree = merge_agreements(
+                agreement_parts(r, c, 0.5) for r, c in zip(shown[id(reference)], shown[id(det)], strict=True)
+            )
+        out.append(
+            VariantEval(
+                str(det.variant), maps[id(det)].result(det.names), LatencyStats.from_samples(lat[id(det)]), agree
+            )
+        )
+    return out

@@ -1,0 +1,140 @@
+"""Latency statistics and agreement between two variants' detections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .detections import Detections
+from .geometry import box_iou
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Percentiles of per-call latency in milliseconds."""
+
+    count: int
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    mean: float
+    min: float
+    max: float
+    std: float
+
+    @property
+    def fps(self) -> float:
+        return 1000.0 / self.mean if self.mean > 0 else 0.0
+
+    @classmethod
+    def from_samples(cls, samples_ms: Sequence[float]) -> LatencyStats:
+        a = np.asarray(samples_ms, dtype=np.float64)
+        if a.size == 0:
+            return cls(0, *(float("nan"),) * 8)
+        p50, p90, p95, p99 = (float(x) for x in np.percentile(a, [50, 90, 95, 99]))
+        return cls(int(a.size), p50, p90, p95, p99, float(a.mean()), float(a.min()), float(a.max()), float(a.std()))
+
+    def to_dict(self, ndigits: int = 3) -> dict[str, float]:
+        return {k: (round(v, ndigits) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How a variant's detections compare with a reference variant's on the same images.
+
+    matched: same class and IoU >= threshold (each reference box used once, best confidence first);
+    missed: reference boxes with no match; extra: variant boxes with no match.
+    """
+
+    matched: int
+    missed: int
+    extra: int
+    mean_abs_dconf: float  # over matched pairs
+    mean_iou: float  # over matched pairs
+
+    @property
+    def reference_count(self) -> int:
+        return self.matched + self.missed
+
+    @property
+    def recall(self) -> float:
+        """Share of the reference's boxes the variant reproduces."""
+        return self.matched / self.reference_count if self.reference_count else 1.0
+
+    @property
+    def precision(self) -> float:
+        total = self.matched + self.extra
+        return self.matched / total if total else 1.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "matched": self.matched,
+            "missed": self.missed,
+            "extra": self.extra,
+            "mean_abs_dconf": round(self.mean_abs_dconf, 4),
+            "mean_iou": round(self.mean_iou, 4),
+            "recall": round(self.recall, 4),
+            "precision": round(self.precision, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Match:
+    """Index pairs (reference, candidate) that agree, plus the unmatched indices of each side."""
+
+    pairs: np.ndarray  # (K, 2) int
+    missed: np.ndarray  # reference indices
+    extra: np.ndarray  # candidate indices
+    ious: np.ndarray  # (K,)
+
+
+def match_detections(reference: Detections, candidate: Detections, iou_threshold: float = 0.5) -> Match:
+    """Greedy one-to-one matching, candidate boxes in descending confidence, same class only."""
+    iou = box_iou(candidate.xyxy, reference.xyxy)
+    if iou.size:
+        iou = iou * (candidate.class_id[:, None] == reference.class_id[None, :])
+    used = np.zeros(len(reference), dtype=bool)
+    pairs: list[tuple[int, int]] = []
+    ious: list[float] = []
+    for ci in np.argsort(-candidate.confidence, kind="stable"):
+        if len(reference) == 0:
+            break
+        row = np.where(used, -1.0, iou[ci])
+        ri = int(row.argmax())
+        if row[ri] >= iou_threshold:
+            used[ri] = True
+            pairs.append((ri, int(ci)))
+            ious.append(float(row[ri]))
+    pair_arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    extra = np.setdiff1d(np.arange(len(candidate)), pair_arr[:, 1])
+    return Match(pair_arr, np.flatnonzero(~used), extra, np.asarray(ious, dtype=np.float32))
+
+
+def agreement(reference: Detections, candidate: Detections, iou_threshold: float = 0.5) -> Agreement:
+    return merge_agreements([agreement_parts(reference, candidate, iou_threshold)])
+
+
+def agreement_parts(ref: Detections, cand: Detections, thr: float) -> tuple[int, int, int, float, float]:
+    m = match_detections(ref, cand, thr)
+    dconf = np.abs(ref.confidence[m.pairs[:, 0]] - cand.confidence[m.pairs[:, 1]]).sum() if len(m.pairs) else 0.0
+    return len(m.pairs), len(m.missed), len(m.extra), float(dconf), float(m.ious.sum())
+
+
+def merge_agreements(parts: Iterable[tuple[int, int, int, float, float]]) -> Agreement:
+    matched = missed = extra = 0
+    dconf = iou = 0.0
+    for m, mi, e, d, i in parts:
+        matched, missed, extra, dconf, iou = matched + m, missed + mi, extra + e, dconf + d, iou + i
+    return Agreement(matched, missed, extra, dconf / matched if matched else 0.0, iou / matched if matched else 0.0)
+
+
+def agreement_over(
+    references: Sequence[Detections], candidates: Sequence[Detections], iou_threshold: float = 0.5
+) -> Agreement:
+    """Agreement summed over many images (pairs of detections for the same image)."""
+    if len(references) != len(candidates):
+        raise ValueError(f"{len(references)} reference results but {len(candidates)} candidate results")
+    return merge_agreements(agreement_parts(r, c, iou_threshold) for r, c in zip(references, candidates, strict=True))

@@ -1,0 +1,190 @@
+"""A model's artefacts in the cache: build each variant's file once, verify it, open detectors on it."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import convert
+from .backends import BackendOptions, availability, create_backend
+from .cache import cached_build, read_verified, sha256_file, sha256_text
+from .config import DEFAULT_IMGSZ, cache_dir
+from .detector import Detector
+from .errors import InputError, RuntimeUnavailableError
+from .progress import Progress, no_progress
+from .sources import ModelInfo, ModelSource, SourceKind, inspect_onnx
+from .variants import Artefact, Int8Flavour, Variant
+
+CONVERTER_VERSION = "1"  # bump when a conversion step changes its output, to invalidate caches
+
+
+@dataclass(frozen=True)
+class ArtefactStatus:
+    artefact: Artefact
+    path: Path
+    exists: bool
+    size_bytes: int = 0
+    sha256: str = ""
+    build_seconds: float | None = None
+
+
+@dataclass
+class ModelStore:
+    """Everything derived from one model source, in ``<cache>/models/<name>-<hash>/``."""
+
+    source: ModelSource
+    cache_root: Path = field(default_factory=cache_dir)
+    imgsz: int | None = None  # None: the ONNX's own input size, else 640
+    calib_dir: Path | None = None
+    int8: convert.Int8Options = field(default_factory=convert.Int8Options)
+
+    def __post_init__(self) -> None:
+        self.cache_root = Path(self.cache_root)
+        self._info: ModelInfo | None = None
+        if self.imgsz is not None and (self.imgsz < 32 or self.imgsz % 32):
+            raise InputError(f"image size must be a positive multiple of 32, got {self.imgsz}")
+
+    @property
+    def directory(self) -> Path:
+        return self.cache_root / "models" / f"{self.source.name}-{self.source.sha256[:12]}"
+
+    # -- sizes and model facts -------------------------------------------------------------
+
+    @property
+    def input_size(self) -> int:
+        if self.source.kind is SourceKind.ONNX:
+            hw = self.info().input_hw
+            if hw is not None:
+                if self.imgsz is not None and self.imgsz != hw[0]:
+                    raise InputError(
+                        f"{self.source.path.name} has a fixed input of {hw[1]}x{hw[0]}; "
+                        f"image size {self.imgsz} was asked for (drop --imgsz or re-export the model)"
+                    )
+                return hw[0]
+        return self.imgsz or DEFAULT_IMGSZ
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        s = self.input_size
+        if self.source.kind is SourceKind.ONNX and (hw := self.info().input_hw) is not None:
+            return hw
+        return (s, s)
+
+    def info(self, progress: Progress = no_progress) -> ModelInfo:
+        if self._info is None:
+            self._info = inspect_onnx(self.fp32(progress), self.source.names_file)
+        return self._info
+
+    # -- artefact paths --------------------------------------------------------------------
+
+    def _calib_files(self) -> list[Path]:
+        if self.calib_dir is None:
+            raise InputError(
+                "INT8 needs calibration images: pass --calib DIR (a folder of images, e.g. a few hundred "
+                "from your training set; never the evaluation set)"
+            )
+        return convert.list_images(Path(self.calib_dir))[: self.int8.max_images]
+
+    def _int8_key(self, flavour: Int8Flavour) -> str:
+        files = self._calib_files()
+        calib = hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()
+        opts = asdict(self.int8) | {"flavour": flavour.value}
+        return sha256_text(CONVERTER_VERSION, sorted(opts.items()), calib)[:12]
+
+    def path_for(self, artefact: Artefact) -> Path:
+        size = self.input_size
+        if artefact is Artefact.ONNX_FP32:
+            if self.source.kind is SourceKind.ONNX:
+                return self.source.path
+            return self.directory / f"fp32-{size}-v{CONVERTER_VERSION}.onnx"
+        if artefact is Artefact.ONNX_FP16:
+            return self.directory / f"fp16-{size}-v{CONVERTER_VERSION}.onnx"
+        flavour = artefact.int8_flavour
+        assert flavour is not None
+        return self.directory / f"int8-{flavour.value}-{self.int8.method.value}-{size}-{self._int8_key(flavour)}.onnx"
+
+    # -- building --------------------------------------------------------------------------
+
+    def fp32(self, progress: Progress = no_progress) -> Path:
+        if self.source.kind is SourceKind.ONNX:
+            return self.source.path
+        target = self.path_for(Artefact.ONNX_FP32)
+        size = self.input_size
+        export = convert.export_legacy if self.source.kind is SourceKind.LEGACY_PT else convert.export_ultralytics
+
+        def build(tmp: Path) -> None:
+            progress(0.05, f"exporting {self.source.path.name} to ONNX ({size}x{size})")
+            export(self.source.path, tmp, size)
+
+        meta = {"from": str(self.source.path), "source_sha256": self.source.sha256, "imgsz": size}
+        cached_build(target, build, meta)
+        progress(1.0, "FP32 ONNX ready")
+        return target
+
+    def artefact(self, artefact: Artefact, progress: Progress = no_progress) -> Path:
+        """The file for ``artefact``, built (with its inputs) if missing or damaged."""
+        if artefact is Artefact.ONNX_FP32:
+            return self.fp32(progress)
+        fp32 = self.fp32(lambda f, m: progress(0.1 * f, m))
+        target = self.path_for(artefact)
+        meta: dict[str, object] = {"from": str(fp32), "from_sha256": sha256_file(fp32)}
+        if artefact is Artefact.ONNX_FP16:
+
+            def build(tmp: Path) -> None:
+                progress(0.3, "converting to FP16")
+                convert.to_fp16(fp32, tmp)
+
+        else:
+            flavour = artefact.int8_flavour
+            assert flavour is not None
+            files = self._calib_files()
+            options = convert.Int8Options(**(asdict(self.int8) | {"flavour": flavour}))
+            meta.update(calibration=[*[f.name for f in files][:5], "..."], options=asdict(options))
+
+            def build(tmp: Path) -> None:
+                convert.quantize_int8(fp32, tmp, files, options, self.input_hw, progress)
+
+        cached_build(target, build, meta)
+        progress(1.0, f"{artefact.value} ready")
+        return target
+
+    def status(self) -> list[ArtefactStatus]:
+        out = []
+        for artefact in Artefact:
+            try:
+                path = self.path_for(artefact)
+            except InputError:  # INT8 without calibration images: cannot even be named
+                continue
+            hit = read_verified(path) if path != self.source.path else None
+            if path == self.source.path:
+                out.append(ArtefactStatus(artefact, path, True, path.stat().st_size, self.source.sha256))
+            elif hit is None:
+                out.append(ArtefactStatus(artefact, path, False))
+            else:
+                out.append(ArtefactStatus(artefact, path, True, hit.size, hit.sha256, hit.meta.get("build_seconds")))
+        return out
+
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self._info = None
+
+    # -- running ---------------------------------------------------------------------------
+
+    def open_detector(
+        self, variant: Variant, options: BackendOptions | None = None, progress: Progress = no_progress
+    ) -> Detector:
+        status = availability(variant.runtime)
+        if not status:
+            raise RuntimeUnavailableError(f"{variant} cannot run here: {status.reason}")
+        path = self.artefact(variant.spec.artefact, lambda f, m: progress(0.8 * f, m))
+        info = self.info()
+        opts = options or BackendOptions()
+        if opts.cache_dir is None:
+            opts = BackendOptions(**(asdict(opts) | {"cache_dir": self.directory / "engines"}))
+        progress(0.85, f"loading {variant}")
+        backend = create_backend(variant.runtime, opts)
+        backend.load(path, variant.precision)
+        progress(1.0, f"{variant} loaded")
+        return Detector(variant, backend, info, self.input_hw, path)

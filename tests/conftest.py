@@ -1,0 +1,86 @@
+"""Shared fixtures: the real YOLOv5n checkpoint and COCO sets from ../shared, built artefacts per session.
+
+``YOLOLAB_SHARED`` points at the shared data folder (``.ci/run`` sets it); without it, ``../shared``
+beside the checkout is used. Tests that need it skip with the reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("YOLOLAB_SHARED", ROOT.parent / "shared")).resolve()
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared data not found: {path} (set YOLOLAB_SHARED to the shared folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    return _need(SHARED)
+
+
+@pytest.fixture(scope="session")
+def yolov5n_pt(shared: Path) -> Path:
+    return _need(shared / "models" / "yolov5n.pt")
+
+
+@pytest.fixture(scope="session")
+def calib_dir(shared: Path) -> Path:
+    return _need(shared / "datasets" / "coco128")
+
+
+@pytest.fixture(scope="session")
+def val_dir(shared: Path) -> Path:
+    return _need(shared / "datasets" / "coco-val128")
+
+
+@pytest.fixture(scope="session")
+def videos_dir(shared: Path) -> Path:
+    return _need(shared / "videos")
+
+
+@pytest.fixture(scope="session")
+def bus_jpg() -> Path:
+    from core.samples import sample_image
+
+    return sample_image("bus.jpg")
+
+
+@pytest.fixture(scope="session")
+def bus_image(bus_jpg: Path):
+    from core.images import load_image
+
+    return load_image(bus_jpg)
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One artefact cache for the whole run, so each real conversion happens once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def store(yolov5n_pt: Path, calib_dir: Path, session_cache: Path):
+    """YOLOv5n at 640 with the default INT8 settings, calibrated on coco128."""
+    from core.sources import resolve_model
+    from core.store import ModelStore
+
+    return ModelStore(resolve_model(yolov5n_pt), cache_root=session_cache, calib_dir=calib_dir)
+
+
+@pytest.fixture(scope="session")
+def detectors(store):
+    """Loaded ort:fp32 / ort:fp16 / ort:int8 detectors, shared by the tests that only read from them."""
+    from core.variants import CPU_VARIANTS
+
+    opened = {str(v): store.open_detector(v) for v in CPU_VARIANTS}
+    yield opened
+    for d in opened.values():
+        d.close()

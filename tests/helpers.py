@@ -1,0 +1,112 @@
+"""Test helpers that build real files: legacy-format checkpoints, hostile pickles, tiny ONNX models."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def legacy_pickle_names() -> Iterator[None]:
+    """Make our stand-in classes pickle under the legacy ``models.yolo`` / ``models.common`` names."""
+    import ultralytics.nn.modules as um
+
+    from core.legacy_yolov5 import _COMMON_BLOCKS, LegacyDetect, LegacyModel
+
+    mods = {n: types.ModuleType(n) for n in ("models", "models.yolo", "models.common")}
+    saved_mods = {n: sys.modules.get(n) for n in mods}
+    renamed: list[tuple[type, str, str]] = []
+
+    def alias(cls: type, module: str, name: str) -> None:
+        renamed.append((cls, cls.__module__, cls.__qualname__))
+        cls.__module__, cls.__qualname__ = module, name
+        setattr(mods[module], name, cls)
+
+    sys.modules.update(mods)
+    alias(LegacyModel, "models.yolo", "Model")
+    alias(LegacyDetect, "models.yolo", "Detect")
+    for n in _COMMON_BLOCKS:
+        alias(getattr(um, n), "models.common", n)
+    try:
+        yield
+    finally:
+        for cls, module, qualname in renamed:
+            cls.__module__, cls.__qualname__ = module, qualname
+        for n, m in saved_mods.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+
+
+def save_legacy_checkpoint(model: object, path: Path) -> Path:
+    import torch
+
+    with legacy_pickle_names():
+        torch.save({"model": model, "epoch": -1}, str(path))
+    return path
+
+
+def custom_class_checkpoint(yolov5n_pt: Path, path: Path, names: list[str]) -> Path:
+    """YOLOv5n with its Detect head re-shaped to ``len(names)`` classes, saved like a YOLOv5 training run."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    from core.legacy_yolov5 import load_legacy
+
+    model = copy.deepcopy(load_legacy(yolov5n_pt).model)
+    detect = model.model[-1]
+    nc = len(names)
+    detect.nc, detect.no = nc, nc + 5
+    torch.manual_seed(0)
+    detect.m = nn.ModuleList(nn.Conv2d(m.in_channels, detect.na * detect.no, 1) for m in detect.m)
+    model.names = names
+    model.half()
+    return save_legacy_checkpoint(model, path)
+
+
+class MarkerPayload:
+    """Unpickling this would create ``marker``: proof that code from a file ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[override]
+        return (Path.touch, (self.marker,))
+
+
+def hostile_checkpoint(path: Path, marker: Path, disguise_as_yolov5: bool) -> Path:
+    import torch
+
+    payload: dict[str, object] = {"evil": MarkerPayload(marker)}
+    if disguise_as_yolov5:
+        with legacy_pickle_names():
+            from core.legacy_yolov5 import LegacyModel
+
+            payload["model"] = LegacyModel()
+            torch.save(payload, str(path))
+    else:
+        torch.save(payload, str(path))
+    return path
+
+
+def tiny_classifier_onnx(path: Path) -> Path:
+    """A real ONNX image classifier ([1,3,64,64] -> [1,10]): a model that is not a detector."""
+    import torch
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)).eval()
+    torch.onnx.export(net, (torch.zeros(1, 3, 64, 64),), str(path), dynamo=False, opset_version=17)
+    return path
+
+
+def random_bytes(path: Path, n: int = 4096, seed: int = 0) -> Path:
+    path.write_bytes(np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes())
+    return path

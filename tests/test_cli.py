@@ -1,0 +1,83 @@
+"""The CLI contract that scripts and the app depend on, run as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, YOLOLAB_CACHE_DIR=str(cache))
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_detect_json_contract(yolov5n_pt, bus_jpg, session_cache, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    p = run("detect", str(bus_jpg), str(bad), "--model", str(yolov5n_pt), "--json", "--save", str(tmp_path / "out"),
+            cache=session_cache)  # fmt: skip
+    assert p.returncode == 1, p.stderr  # one image failed; the other still has its results
+    out = json.loads(p.stdout)
+    assert out["variant"] == "ort:fp32"
+    ok, failed = out["results"]
+    assert "not an image" in failed["error"]
+    assert sorted(d["class_name"] for d in ok["detections"]) == ["bus", "person", "person", "person"]
+    det = ok["detections"][0]
+    assert set(det) == {"class_id", "class_name", "confidence", "xyxy"} and len(det["xyxy"]) == 4
+    assert set(ok["timings_ms"]) == {"preprocess", "inference", "postprocess"}
+    assert (tmp_path / "out" / "bus.jpg").stat().st_size > 10_000
+
+
+def test_bench_json_contract(yolov5n_pt, calib_dir, session_cache):
+    p = run("bench", "--model", str(yolov5n_pt), "--variants", "ort:fp32,ort:int8", "--calib", str(calib_dir),
+            "--warmup", "1", "--iterations", "5", "--json", cache=session_cache)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["system"]["cores_logical"] >= 1 and "CPUExecutionProvider" in out["system"]["execution_providers"]
+    assert [v["variant"] for v in out["variants"]] == ["ort:fp32", "ort:int8"]
+    for v in out["variants"]:
+        lat = v["latency_ms"]
+        assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] and v["fps"] > 0
+        assert set(v["stages_ms"]) == {"preprocess", "inference", "postprocess"}
+
+
+def test_eval_json_contract(yolov5n_pt, val_dir, session_cache):
+    p = run("eval", "--model", str(yolov5n_pt), "--data", str(val_dir), "--variants", "ort:fp16",
+            "--max-images", "6", "--json", cache=session_cache)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    (v,) = out["variants"]
+    assert v["variant"] == "ort:fp16" and v["images"] == 6 and 0 < v["map50_95"] <= v["map50"] <= 1
+    assert v["agreement_vs_fp32"]["matched"] > 0 and "p50" in v["latency_ms"]
+
+
+def test_convert_prints_the_artefact_path(yolov5n_pt, session_cache):
+    p = run("convert", "--model", str(yolov5n_pt), "--to", "fp16", cache=session_cache)
+    assert p.returncode == 0, p.stderr
+    path = Path(p.stdout.strip())
+    assert path.is_file() and path.suffix == ".onnx" and str(session_cache) in str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["detect", "x.jpg", "--model", "nope.pt"], "model 'nope.pt' not found"),
+        (["bench", "--model", "{pt}", "--variants", "ort:fp64"], "unknown variant 'ort:fp64'"),
+        (["bench", "--model", "{pt}", "--variants", "trt:fp16"], "trt:fp16 cannot run here"),
+        (["convert", "--model", "{pt}", "--to", "int8"], "INT8 needs calibration images: pass --calib"),
+        (["eval", "--model", "{pt}", "--data", "/nonexistent"], "dataset folder /nonexistent does not exist"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(args, message, yolov5n_pt, session_cache):
+    p = run(*[a.replace("{pt}", str(yolov5n_pt)) for a in args], cache=session_cache)
+    assert p.returncode == 2
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip() and "it/s" not in ln and "‰" not in ln]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], p.stderr
+    assert "Traceback" not in p.stderr
