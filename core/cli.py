@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.add_argument("--to", choices=[x.value for x in Precision], required=True)
     p.add_argument("--flavour", choices=[f.value for f in Int8Flavour], default=Int8Flavour.CPU.value)
+
+    from . import doctor
+
+    p = sub.add_parser("doctor", help="what can run on this machine, and why not")
+    doctor.add_arguments(p)
     return parser
 
 
@@ -293,7 +298,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"detect": cmd_detect, "bench": cmd_bench, "eval": cmd_eval, "convert": cmd_convert}
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+
+    return doctor.run(args)
+
+
+COMMANDS = {"detect": cmd_detect, "bench": cmd_bench, "eval": cmd_eval, "convert": cmd_convert, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

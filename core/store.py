@@ -13,7 +13,7 @@ from .cache import cached_build, read_verified, sha256_file, sha256_text
 from .config import DEFAULT_IMGSZ, cache_dir
 from .detector import Detector
 from .errors import InputError, RuntimeUnavailableError
-from .progress import Progress, no_progress
+from .progress import Progress, no_progress, scaled
 from .sources import ModelInfo, ModelSource, SourceKind, inspect_onnx
 from .variants import Artefact, Int8Flavour, Variant
 
@@ -185,6 +185,6 @@ class ModelStore:
             opts = BackendOptions(**(asdict(opts) | {"cache_dir": self.directory / "engines"}))
         progress(0.85, f"loading {variant}")
         backend = create_backend(variant.runtime, opts)
-        backend.load(path, variant.precision)
+        backend.load(path, variant.precision, scaled(progress, 0.85, 0.99))
         progress(1.0, f"{variant} loaded")
         return Detector(variant, backend, info, self.input_hw, path)

@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import CoreError, RuntimeUnavailableError
+from ..progress import Progress, no_progress
 from ..variants import Precision, Runtime
 
 
@@ -50,7 +51,8 @@ class Backend(ABC):
         """Whether this runtime can run on this machine, and if not, why."""
 
     @abstractmethod
-    def _load(self, model_path: Path, precision: Precision) -> None: ...
+    def _load(self, model_path: Path, precision: Precision, progress: Progress) -> None:
+        """Load ``model_path`` (an ONNX file carrying ``precision``); long work reports ``progress``."""
 
     @abstractmethod
     def _infer(self, batch: np.ndarray) -> np.ndarray: ...
@@ -63,11 +65,11 @@ class Backend(ABC):
         """What actually runs (providers, threads, engine), for reports."""
         return self.runtime.label
 
-    def load(self, model_path: Path, precision: Precision) -> None:
+    def load(self, model_path: Path, precision: Precision, progress: Progress = no_progress) -> None:
         status = self.available()
         if not status:
             raise RuntimeUnavailableError(f"{self.runtime.label} cannot run here: {status.reason}")
-        self._load(model_path, precision)
+        self._load(model_path, precision, progress)
         self._loaded = True
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

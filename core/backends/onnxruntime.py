@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import RuntimeUnavailableError
+from ..progress import Progress
 from ..variants import Precision, Runtime
 from .base import Availability, Backend, BackendOptions
 from .gpu import probe_gpu
@@ -55,7 +56,7 @@ class _OrtBackend(Backend):
     def _provider_options(self, precision: Precision) -> dict[str, Any]:
         return {}
 
-    def _load(self, model_path: Path, precision: Precision) -> None:
+    def _load(self, model_path: Path, precision: Precision, progress: Progress) -> None:
         import onnxruntime as ort
 
         so = ort.SessionOptions()
