@@ -138,3 +138,12 @@ def agreement_over(
     if len(references) != len(candidates):
         raise ValueError(f"{len(references)} reference results but {len(candidates)} candidate results")
     return merge_agreements(agreement_parts(r, c, iou_threshold) for r, c in zip(references, candidates, strict=True))
+
+
+def pareto_front(latency: Sequence[float], accuracy: Sequence[float]) -> list[bool]:
+    """Which points are not dominated (no other point is at least as fast and as accurate, and better in one)."""
+    pts = list(zip(latency, accuracy, strict=True))
+    return [
+        not any((lo <= la and ao >= aa) and (lo < la or ao > aa) for j, (lo, ao) in enumerate(pts) if j != i)
+        for i, (la, aa) in enumerate(pts)
+    ]

@@ -57,6 +57,18 @@ def preprocess(image: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray
     return tensor, lb
 
 
+def compact_raw(raw: np.ndarray, layout: OutputLayout, min_conf: float) -> np.ndarray:
+    """Drop candidates that cannot pass any threshold >= ``min_conf``: same detections, far less memory.
+
+    A YOLOv5 row's confidence is objectness x class score <= objectness, and postprocess first keeps
+    rows with objectness > conf; an anchor-free column passes only if its best class score > conf.
+    """
+    pred = raw[0] if raw.ndim == 3 else raw
+    if layout is OutputLayout.ANCHOR_FREE:
+        return np.ascontiguousarray(pred[:, pred[4:].max(axis=0) > min_conf])[None]
+    return np.ascontiguousarray(pred[pred[:, 4] > min_conf])[None]
+
+
 def postprocess(
     raw: np.ndarray, layout: OutputLayout, lb: Letterbox, params: PostParams, names: Sequence[str] = ()
 ) -> Detections:

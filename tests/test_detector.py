@@ -55,3 +55,15 @@ def test_images_of_any_shape_give_boxes_inside_the_image(detectors, bus_image):
         d = det.detect(img, PostParams(conf=0.05)).detections
         h, w = img.shape[:2]
         assert len(d) and (d.xyxy >= 0).all() and (d.xyxy[:, [0, 2]] <= w).all() and (d.xyxy[:, [1, 3]] <= h).all()
+
+
+def test_compacted_raw_output_gives_the_same_detections_for_higher_thresholds(detectors, bus_image):
+    det = detectors["ort:fp32"]
+    raw = det.infer_raw(bus_image)
+    small = det.compact(raw, 0.01)
+    assert small.nbytes < raw.nbytes / 10
+    for conf in (0.01, 0.25, 0.6):
+        full, _ = det.postprocess(raw, PostParams(conf=conf))
+        compact, _ = det.postprocess(small, PostParams(conf=conf))
+        np.testing.assert_array_equal(full.xyxy, compact.xyxy)
+        np.testing.assert_array_equal(full.class_id, compact.class_id)

@@ -40,6 +40,7 @@ class Backend(ABC):
     """
 
     runtime: ClassVar[Runtime]
+    thread_safe: ClassVar[bool] = False  # may infer() be called from several threads at once?
 
     def __init__(self, options: BackendOptions | None = None) -> None:
         self.options = options or BackendOptions()

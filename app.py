@@ -1,0 +1,35 @@
+"""YOLO Lab: compare YOLOv5 variants side by side. Entry point: navigation and the shared sidebar."""
+
+import streamlit as st
+
+from pages import common
+
+st.set_page_config(page_title="YOLO Lab", page_icon="🎯", layout="wide")
+
+pages = {
+    "Compare": [
+        st.Page("pages/compare_images.py", title="Compare images", icon="🖼️", default=True),
+        st.Page("pages/compare_video.py", title="Compare video", icon="🎞️"),
+    ],
+    "Measure": [
+        st.Page("pages/benchmark.py", title="Benchmark", icon="⏱️"),
+        st.Page("pages/accuracy.py", title="Accuracy", icon="🎯"),
+    ],
+    "Setup & share": [
+        st.Page("pages/models.py", title="Models", icon="🧩"),
+        st.Page("pages/report.py", title="Report", icon="📄"),
+    ],
+}
+page = st.navigation(pages)
+
+with st.sidebar:
+    choice = common.model_choice()
+    st.markdown(f"**Model:** `{choice.label}` @ {choice.imgsz}px")
+    st.caption(
+        f"INT8 calibration: `{choice.calib_dir}`"
+        if choice.calib_dir
+        else "INT8: no calibration images set (Models page)"
+    )
+    st.caption(f"Uploads up to {common.MAX_UPLOAD_MB} MB per file.")
+
+page.run()

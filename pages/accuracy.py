@@ -1,0 +1,145 @@
+"""Accuracy: mAP on a labelled YOLO-format set, latency, agreement with FP32, and the trade-off."""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.accuracy import load_dataset
+from core.archive import extract_zip
+from core.errors import CoreError
+from core.evaluation import evaluate
+from core.metrics import pareto_front
+from core.variants import REFERENCE
+from pages import common
+
+st.title("Accuracy")
+st.caption(
+    "mAP50 and mAP50-95 with YOLOv5 val.py's protocol (conf 0.001, NMS IoU 0.6, 300 detections, 101-point AP), "
+    "end-to-end latency, and agreement with ort:fp32 at conf 0.25."
+)
+
+store = common.active_store()
+if store is None:
+    st.stop()
+
+with st.expander("Variants", expanded=True):
+    variants = common.variant_picker("acc", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8)
+
+default_data = os.environ.get(common.ENV_DATA, "")
+options = (["Bundled default"] if default_data and Path(default_data).is_dir() else []) + [
+    "Folder path",
+    "Upload a zip",
+]
+source = st.radio("Labelled dataset (images/ + labels/, YOLO format)", options, horizontal=True, key="acc:source")
+root: Path | None = None
+if source == "Bundled default":
+    root = Path(default_data)
+    st.caption(f"`{root}`")
+elif source == "Folder path":
+    typed = st.text_input("Folder on the server", placeholder="/data/my-val-set", key="acc:path")
+    root = Path(typed).expanduser() if typed else None
+else:
+    up = st.file_uploader("Zip with images/ and labels/", type=["zip"], key="acc:zip")
+    if up is not None:
+        key = common.digest(up.getvalue())
+        target = common.session_dir() / f"dataset-{key}"
+        if not target.exists():
+            try:
+                root = extract_zip(up.getvalue(), target, up.name)
+            except CoreError as exc:
+                st.error(str(exc))
+                st.stop()
+        root = next((p for p in (target, *target.iterdir()) if (p / "images").is_dir()), target)
+max_images = st.slider("Use at most this many images", 8, 5000, 128, 8, key="acc:max")
+
+if root is None:
+    st.info("Choose a labelled dataset.")
+    st.stop()
+if not variants:
+    st.info("Tick at least one variant.")
+    st.stop()
+try:
+    dataset = load_dataset(root, max_images)
+except CoreError as exc:
+    st.error(str(exc))
+    st.stop()
+st.caption(f"Dataset: {dataset.report.summary()}")
+
+if st.button("Evaluate", type="primary"):
+    needed = [*variants, *([REFERENCE] if REFERENCE not in variants else [])]
+    detectors = common.open_detectors(store, needed)
+    if detectors is None:
+        st.stop()
+    update, bar = common.progress_callback("Evaluating")
+    results = evaluate(
+        detectors[: len(variants)], dataset, reference=detectors[needed.index(REFERENCE)], progress=update
+    )
+    bar.empty()
+    st.session_state["acc:results"] = (results, dataset.report, store.source.name, store.input_size, str(root))
+
+if "acc:results" not in st.session_state:
+    st.info("Press **Evaluate**.")
+    st.stop()
+
+results, report, model_name, imgsz, data_root = st.session_state["acc:results"]
+table = pd.DataFrame(
+    [
+        {
+            "variant": r.variant,
+            "mAP50": r.accuracy.map50,
+            "mAP50-95": r.accuracy.map50_95,
+            "p50 ms": r.latency.p50,
+            "matched": r.agreement.matched if r.agreement else None,
+            "missed": r.agreement.missed if r.agreement else None,
+            "extra": r.agreement.extra if r.agreement else None,
+            "mean |Δconf|": r.agreement.mean_abs_dconf if r.agreement else None,
+        }
+        for r in results
+    ]
+)
+table["Pareto"] = pareto_front(table["p50 ms"].tolist(), table["mAP50-95"].tolist())
+st.subheader(f"{model_name} @ {imgsz}px on {Path(data_root).name}: {report.images} images, {report.boxes} boxes")
+st.dataframe(table.round(4), hide_index=True, width="stretch")
+
+front = table[table["Pareto"]].sort_values("p50 ms")
+scatter = px.scatter(
+    table, x="p50 ms", y="mAP50-95", text="variant", color="Pareto", title="Speed vs accuracy (Pareto front joined)"
+)
+scatter.add_scatter(x=front["p50 ms"], y=front["mAP50-95"], mode="lines", name="Pareto front", line={"dash": "dot"})
+scatter.update_traces(textposition="top center")
+st.plotly_chart(scatter, width="stretch")
+
+chosen = st.selectbox("Per-class AP of", [r.variant for r in results], key="acc:perclass")
+per_class = next(r for r in results if r.variant == chosen).accuracy.per_class
+pc = pd.DataFrame(
+    [{"class": c.name, "instances": c.instances, "AP50": c.ap50, "AP50-95": c.ap50_95} for c in per_class]
+)
+if len(pc):
+    fig = px.bar(pc.sort_values("AP50-95"), x="AP50-95", y="class", orientation="h", hover_data=["instances", "AP50"])
+    fig.update_layout(height=max(300, 18 * len(pc)), title=f"AP50-95 per class, {chosen}")
+    st.plotly_chart(fig, width="stretch")
+if report.bad_lines or report.orphan_labels or report.other_files or report.unreadable_images:
+    with st.expander("Dataset problems (skipped)"):
+        st.write(
+            {
+                "bad label lines": report.bad_lines[:200],
+                "label files without image": report.orphan_labels,
+                "unreadable images": report.unreadable_images,
+                "other files": report.other_files[:200],
+            }
+        )
+st.download_button("Download CSV", table.to_csv(index=False), "accuracy.csv", "text/csv")
+common.report_put(
+    "accuracy",
+    common.ReportSection(
+        "Accuracy",
+        [
+            ("text", f"{model_name} @ {imgsz}px; dataset {report.summary()}."),
+            ("table", table.round(4)),
+            ("figure", scatter),
+        ],
+    ),
+)

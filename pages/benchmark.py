@@ -1,0 +1,140 @@
+"""Benchmark: latency percentiles, distribution, stage split and throughput per variant."""
+
+import json
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.bench import benchmark
+from core.errors import InputError
+from core.images import IMAGE_TYPES, load_image
+from core.samples import sample_images
+from core.system import system_info
+from pages import common
+
+st.title("Benchmark")
+st.caption(
+    "Per-image latency, end to end (letterbox + inference + NMS), measured by the same routine as "
+    "`python -m core bench`."
+)
+
+choice = common.model_choice()
+s1, s2 = st.columns(2)
+sizes = sorted({320, 416, 512, 640, 768, 1024, choice.imgsz})
+imgsz = s1.selectbox("Image size (px)", sizes, index=sizes.index(choice.imgsz), key="bench:imgsz")
+threads = s2.number_input("CPU threads (0 = one per physical core)", 0, 64, choice.threads, key="bench:threads")
+store = common.active_store(imgsz=imgsz)
+if store is None:
+    st.stop()
+
+with st.expander("Variants", expanded=True):
+    variants = common.variant_picker("bench", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8)
+
+c1, c2, c3 = st.columns(3)
+warmup = c1.number_input("Warm-up runs", 0, 200, 10, key="bench:warmup")
+iterations = c2.number_input("Timed runs", 5, 2000, 100, key="bench:iters")
+samples = {p.name: p for p in sample_images()[:2]}
+image_choice = c3.selectbox("Image", [*samples, "upload…"], key="bench:image")
+upload = (
+    st.file_uploader("Image to time", type=list(IMAGE_TYPES), key="bench:upload") if image_choice == "upload…" else None
+)
+
+if not variants:
+    st.info("Tick at least one variant.")
+    st.stop()
+if image_choice == "upload…" and upload is None:
+    st.info("Upload the image to time.")
+    st.stop()
+try:
+    image = load_image(upload.getvalue(), upload.name) if upload else load_image(samples[image_choice])
+except InputError as exc:
+    st.error(str(exc))
+    st.stop()
+
+if st.button("Run benchmark", type="primary"):
+    detectors = common.open_detectors(store, variants, threads=int(threads))
+    if detectors is None:
+        st.stop()
+    results = []
+    update, bar = common.progress_callback("Benchmarking")
+    for i, det in enumerate(detectors):
+        results.append(
+            benchmark(
+                det,
+                image,
+                warmup=int(warmup),
+                iterations=int(iterations),
+                progress=lambda f, m, i=i: update((i + f) / len(detectors), m),
+            )
+        )
+    bar.empty()
+    st.session_state["bench:results"] = (results, store.source.name, store.input_size, int(threads))
+
+if "bench:results" not in st.session_state:
+    st.info("Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).")
+    st.stop()
+
+results, model_name, imgsz, threads = st.session_state["bench:results"]
+base = results[0].latency.p50
+table = pd.DataFrame(
+    [
+        {
+            "variant": r.variant,
+            "p50 ms": r.latency.p50,
+            "p90 ms": r.latency.p90,
+            "p99 ms": r.latency.p99,
+            "mean ms": r.latency.mean,
+            "min ms": r.latency.min,
+            "FPS": r.fps,
+            f"speed-up vs {results[0].variant}": base / r.latency.p50,
+            "runs on": r.description,
+        }
+        for r in results
+    ]
+)
+st.subheader(f"{model_name} @ {imgsz}px, {threads or 'auto'} threads")
+st.dataframe(table.round(2), hide_index=True, width="stretch")
+
+samples_df = pd.DataFrame([{"variant": r.variant, "latency ms": s} for r in results for s in r.samples_ms])
+dist = px.box(samples_df, x="variant", y="latency ms", points="outliers", title="Latency distribution")
+stages = go.Figure(
+    [
+        go.Bar(name=stage, x=[r.variant for r in results], y=[r.stages_ms[stage] for r in results])
+        for stage in ("preprocess", "inference", "postprocess")
+    ]
+)
+stages.update_layout(barmode="stack", title="Stage split (mean ms)", yaxis_title="ms")
+fps = px.bar(table, x="variant", y="FPS", title="Throughput (images per second, one at a time)")
+c1, c2 = st.columns(2)
+c1.plotly_chart(dist, width="stretch")
+c2.plotly_chart(stages, width="stretch")
+st.plotly_chart(fps, width="stretch")
+
+info = system_info()
+export = {
+    "system": info,
+    "model": model_name,
+    "imgsz": imgsz,
+    "threads": threads or None,
+    "variants": [r.to_dict() for r in results],
+}
+d1, d2 = st.columns(2)
+d1.download_button("Download CSV", table.to_csv(index=False), "benchmark.csv", "text/csv")
+d2.download_button("Download JSON", json.dumps(export, indent=2), "benchmark.json", "application/json")
+with st.expander("Measured on"):
+    st.json(info)
+
+common.report_put(
+    "benchmark",
+    common.ReportSection(
+        "Benchmark",
+        [
+            ("text", f"{model_name} @ {imgsz}px on {info['cpu']} ({info['cores_logical']} cores), GPU: {info['gpu']}."),
+            ("table", table.round(2)),
+            ("figure", dist),
+            ("figure", stages),
+        ],
+    ),
+)

@@ -1,0 +1,156 @@
+"""Compare video: variants side by side on every frame, live latency, and a playable result video."""
+
+import base64
+import io
+import time
+import uuid
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+
+from core.config import cache_dir
+from core.metrics import LatencyStats
+from core.samples import demo_video, sample_videos
+from core.video import VIDEO_TYPES
+from pages import common
+
+POLL_SECONDS = 0.5  # how often the page redraws while a clip runs: often enough to feel live, cheap on CPU
+PREVIEW_WIDTH = 960
+
+st.title("Compare video")
+st.caption(
+    "Every frame through every chosen variant; latency per frame as it happens; a side-by-side video at the end."
+)
+
+store = common.active_store()
+if store is None:
+    st.stop()
+job: common.VideoJob | None = st.session_state.get("vid:job")
+busy = job is not None and job.running
+
+with st.expander("Variants", expanded=not busy):
+    variants = common.variant_picker("vid", store)
+upload = st.file_uploader(
+    f"Video ({', '.join(VIDEO_TYPES)}; up to {common.MAX_UPLOAD_MB} MB)", type=list(VIDEO_TYPES), disabled=busy
+)
+samples = {p.name: p for p in sample_videos()}
+c1, c2 = st.columns([2, 1])
+sample = c1.selectbox(
+    "…or a sample clip", [*samples, "demo: pan across the sample images"], disabled=busy or upload is not None
+)
+max_frames = c2.number_input("Frames to process (0 = all)", 0, 100_000, 0, key="vid:max", disabled=busy)
+params = common.post_controls(store.info().names, "vid")
+
+
+def _jpeg_uri(rgb) -> str:
+    img = Image.fromarray(rgb)
+    if img.width > PREVIEW_WIDTH:
+        img = img.resize((PREVIEW_WIDTH, round(img.height * PREVIEW_WIDTH / img.width)))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def latency_figure(latency: dict[str, list[float]]) -> go.Figure:
+    fig = go.Figure([go.Scatter(y=s, mode="lines", name=v) for v, s in latency.items()])
+    fig.update_layout(
+        title="Latency per frame (ms, end to end)", xaxis_title="frame", yaxis_title="ms", height=320,
+        margin={"t": 40, "b": 30, "l": 40, "r": 10}, legend={"orientation": "h"},
+    )  # fmt: skip
+    return fig
+
+
+def stats_table(latency: dict[str, list[float]]) -> pd.DataFrame:
+    rows = []
+    for v, s in latency.items():
+        st_ = LatencyStats.from_samples(s)
+        rows.append({"variant": v, "frames": st_.count, "p50 ms": st_.p50, "p95 ms": st_.p95, "FPS (engine)": st_.fps})
+    return pd.DataFrame(rows).round(2)
+
+
+start = st.button("Start", type="primary", disabled=busy)
+if start:
+    if not variants:
+        st.warning("Tick at least one variant.")
+        st.stop()
+    if upload is not None:
+        path = common.session_dir() / f"upload-{uuid.uuid4().hex[:8]}-{upload.name}"
+        path.write_bytes(upload.getvalue())
+        name = upload.name
+    elif sample in samples:
+        path, name = samples[sample], sample
+    else:
+        with st.spinner("Making the demo clip…"):
+            path = demo_video(cache_dir() / "samples")
+        name = path.name
+    detectors = common.open_detectors(store, variants)
+    if detectors is None:
+        st.stop()
+    output = common.session_dir() / f"compare-{uuid.uuid4().hex[:8]}.mp4"
+    job = common.VideoJob(path, name, detectors, params, output, int(max_frames) or None)
+    st.session_state["vid:job"] = job
+
+if job is None:
+    st.info("Upload a clip or pick a sample, then press **Start**.")
+    st.stop()
+
+# -- live view while the worker runs; a Stop click reruns the script and lands here -----------------
+if job.running:
+    if st.button("Stop", key="vid:stop"):
+        job.stop()
+    bar = st.progress(0.0, text=f"Processing {job.name}…")
+    frame_box, metrics_box, chart_box = st.empty(), st.empty(), st.empty()
+    tick = 0
+    while job.running:
+        latest, latency = job.snapshot()
+        if latest is not None:
+            bar.progress(min((latest.index + 1) / latest.total, 1.0), text=f"frame {latest.index + 1}/{latest.total}")
+            if latest.image is not None:
+                frame_box.markdown(f"<img src='{_jpeg_uri(latest.image)}' style='width:100%'>", unsafe_allow_html=True)
+            with metrics_box.container():
+                cols = st.columns(len(latency) + 1)
+                cols[0].metric("processed", f"{latest.fps:.1f} fps")
+                for col, (v, s) in zip(cols[1:], latency.items(), strict=True):
+                    ls = LatencyStats.from_samples(s)
+                    col.metric(v, f"p50 {ls.p50:.0f} ms", f"p95 {ls.p95:.0f} ms", delta_color="off")
+            chart_box.plotly_chart(latency_figure(latency), key=f"vid:live:{tick}")
+            tick += 1
+        time.sleep(POLL_SECONDS)
+    st.rerun()  # draw the finished state
+
+# -- finished -----------------------------------------------------------------------------------------
+if job.error:
+    st.error(f"{job.name}: {job.error}")
+    st.stop()
+run = job.result
+_, latency = job.snapshot()
+if run.stopped:
+    st.warning(f"Stopped after {run.frames} frames; what was processed is below.")
+if run.damage:
+    st.warning(f"{job.name}: {run.damage}")
+st.subheader(f"{job.name}: {run.frames} frames at {run.fps_processed:.1f} fps processed")
+if run.output is not None:
+    video_bytes = run.output.read_bytes()
+    st.video(video_bytes, format="video/mp4")
+table = stats_table(latency)
+st.dataframe(table, hide_index=True, width="stretch")
+fig = latency_figure(latency)
+st.plotly_chart(fig, key="vid:final")
+st.caption(f"Server memory (RSS): {job.rss_start_mb:.0f} MB at start, {job.rss_end_mb:.0f} MB at the end.")
+d1, d2 = st.columns(2)
+if run.output is not None:
+    d1.download_button("Download the video (MP4)", video_bytes, f"compare-{job.name}.mp4", "video/mp4")
+d2.download_button("Per-frame latencies (CSV)", run.csv_text(), f"latency-{job.name}.csv", "text/csv")
+common.report_put(
+    "video",
+    common.ReportSection(
+        "Compare video",
+        [
+            ("text", f"{job.name}: {run.frames} frames, {run.fps_processed:.1f} fps processed."),
+            ("table", table),
+            ("figure", fig),
+        ],
+    ),
+)

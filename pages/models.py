@@ -1,0 +1,131 @@
+"""Models: choose the model, see and build its artefacts, clear the cache, see what can run here."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.config import OFFICIAL_MODELS, cache_dir
+from core.doctor import runtime_report
+from core.errors import CoreError
+from core.sources import SourceKind, resolve_model
+from core.system import system_info
+from core.variants import Artefact
+from pages import common
+
+st.title("Models")
+
+current = common.model_choice()
+st.subheader("Choose the model")
+kinds = ["Official YOLOv5", "Upload .pt / .onnx", "Path on the server"]
+kind = st.radio("Source", kinds, horizontal=True, key="models:kind")
+spec = ""
+if kind == kinds[0]:
+    default = OFFICIAL_MODELS.index(current.spec) if current.spec in OFFICIAL_MODELS else 0
+    spec = st.selectbox("Model", OFFICIAL_MODELS, index=default, key="models:official")
+    st.caption(f"Taken from the models folder or downloaded once from the YOLOv5 v7.0 release into `{cache_dir()}`.")
+elif kind == kinds[1]:
+    up = st.file_uploader(
+        f"Model file (.pt, .onnx; up to {common.MAX_UPLOAD_MB} MB)", type=["pt", "pth", "onnx"], key="models:upload"
+    )
+    if up is not None:
+        path = common.session_dir() / "models" / f"{common.digest(up.getvalue())}-{up.name}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_bytes(up.getvalue())
+        spec = str(path)
+else:
+    spec = st.text_input("Path to a .pt or .onnx file", value="" if current.spec in OFFICIAL_MODELS else current.spec)
+
+trust = st.checkbox(
+    "I trust this file (ultralytics .pt checkpoints are unpickled, which can run code from the file)",
+    value=False,
+    key="models:trust",
+)
+c1, c2, c3 = st.columns([1, 1, 2])
+sizes = [320, 416, 512, 640, 768, 1024]
+imgsz = c1.selectbox("Image size", sizes, index=sizes.index(current.imgsz) if current.imgsz in sizes else 3)
+threads = c2.number_input("CPU threads (0 = auto)", 0, 64, current.threads)
+calib = c3.text_input(
+    "INT8 calibration images (a folder; never your evaluation set)", value=current.calib_dir, key="models:calib"
+)
+
+if st.button("Use this model", type="primary", disabled=not spec):
+    try:
+        source = resolve_model(spec, trust=trust)  # checks the file and the trust gate before anything loads
+        if calib and not Path(calib).is_dir():
+            raise CoreError(f"calibration folder {calib} does not exist")
+    except CoreError as exc:
+        st.error(str(exc))
+    else:
+        common.set_model_choice(common.ModelChoice(spec, int(imgsz), calib, trust, int(threads)))
+        st.success(f"Using {source.path.name} ({source.kind.value}).")
+
+store = common.active_store()
+if store is None:
+    st.stop()
+info = store.info()
+st.subheader(f"{store.source.name}")
+m = st.columns(4)
+m[0].metric("source", store.source.kind.value)
+m[1].metric("input", f"{store.input_size}px")
+m[2].metric("classes", len(info.names))
+m[3].metric("output layout", info.layout.value)
+st.caption(f"sha256 `{store.source.sha256}` · artefacts in `{store.directory}`")
+if store.source.kind is SourceKind.ULTRALYTICS_PT:
+    st.warning("This is an ultralytics checkpoint loaded with your explicit trust.")
+
+st.subheader("Artefacts")
+status = store.status()
+rows = [
+    {
+        "artefact": s.artefact.value,
+        "built": "yes" if s.exists else "no",
+        "size MB": round(s.size_bytes / 1e6, 2) if s.exists else None,
+        "sha256": s.sha256[:16] if s.exists else "",
+        "build s": s.build_seconds,
+        "file": s.path.name,
+    }
+    for s in status
+]
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+if store.calib_dir is None:
+    st.caption("INT8 artefacts need a calibration folder (above).")
+missing = [s.artefact for s in status if not s.exists]
+b1, b2 = st.columns(2)
+if b1.button(f"Build missing ({len(missing)})", disabled=not missing):
+    update, bar = common.progress_callback("Building")
+    try:
+        for i, art in enumerate(missing):
+            store.artefact(art, lambda f, msg, i=i, art=art: update((i + f) / len(missing), f"{art.value}: {msg}"))
+    except CoreError as exc:
+        st.error(str(exc))
+    bar.empty()
+    st.rerun()
+if b2.button("Clear this model's cache"):
+    common.forget_detectors(store)
+    store.clear()
+    st.success("Cleared. Artefacts are rebuilt the next time they are needed.")
+    st.rerun()
+st.caption(
+    f"{Artefact.ONNX_INT8_TRT.value} is what TensorRT variants run; it can be built and inspected on any machine."
+)
+
+st.subheader("Runtimes on this machine")
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "runtime": r["label"],
+                "variants": ", ".join(f"{r['runtime']}:{p}" for p in r["precisions"]),
+                "available": "yes" if r["available"] else "no",
+                "why not": r["reason"],
+            }
+            for r in runtime_report()
+        ]
+    ),
+    hide_index=True,
+    width="stretch",
+)
+with st.expander("System"):
+    st.json(system_info())

@@ -1,0 +1,189 @@
+"""Every page through Streamlit's AppTest: load with no input, then do what a user does and check what they see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["compare_images", "compare_video", "benchmark", "accuracy", "models", "report"]
+TIMEOUT = 600
+
+
+@pytest.fixture
+def app_env(monkeypatch, yolov5n_pt, calib_dir, val_dir, videos_dir, session_cache):
+    monkeypatch.setenv("YOLOLAB_SAMPLE_VIDEOS", str(videos_dir))
+    monkeypatch.setenv("YOLOLAB_MODEL", str(yolov5n_pt))
+    monkeypatch.setenv("YOLOLAB_CALIB_DIR", str(calib_dir))
+    monkeypatch.setenv("YOLOLAB_EVAL_DATA", str(val_dir))
+    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(session_cache))
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+
+
+def metrics(at: AppTest) -> list[tuple[str, str]]:
+    return [(m.label, m.value) for m in at.metric]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_loads_without_input_and_without_errors(app_env, name):
+    at = page(name)
+    at.run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("name", ["compare_images", "benchmark", "accuracy", "models"])
+def test_a_broken_model_is_an_error_message_not_a_crash(monkeypatch, tmp_path, name):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"definitely not onnx")
+    monkeypatch.setenv("YOLOLAB_MODEL", str(bad))
+    at = page(name)
+    at.run()
+    assert not at.exception
+    assert any("not a readable ONNX model" in e.value for e in at.error)
+
+
+def test_app_entry_point_runs_the_default_page(app_env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Compare images"
+    assert "yolov5n.pt" in at.sidebar.markdown[0].value
+
+
+def test_compare_images_upload_two_variants_diff_and_instant_thresholds(app_env, bus_jpg):
+    at = page("compare_images")
+    at.run()
+    at.file_uploader[0].set_value(
+        [("bus.jpg", bus_jpg.read_bytes(), "image/jpeg"), ("notes.jpg", b"hello", "image/jpeg")]
+    )
+    at.toggle(key="img:samples").set_value(False)
+    at.run()
+    assert not at.exception
+    assert any("notes.jpg: not an image" in w.value for w in at.warning)  # the bad file is named...
+    m = dict(metrics(at)[:2])
+    assert m["objects"] == "4"  # ...and bus.jpg still gets its 4 objects
+    assert len(at.image) >= 3  # fp32, int8, and the diff image
+    labels = [label for label, _ in metrics(at)]
+    assert {"matched", "missed", "extra", "mean |Δconf|"} <= set(labels)
+    table = at.dataframe[0].value
+    assert list(table["variant"]) == ["ort:fp32", "ort:int8"] and (table["objects"] >= 3).all()
+
+    raw_entries = len(at.session_state["img:raw"])
+    at.slider(key="img:conf").set_value(0.7)
+    at.run()
+    assert len(at.session_state["img:raw"]) == raw_entries  # no new inference, only post-processing
+    assert int(dict(metrics(at)[:2])["objects"]) < 4
+
+
+def test_benchmark_runs_and_reports_percentiles(app_env):
+    at = page("benchmark")
+    at.run()
+    at.number_input(key="bench:warmup").set_value(1)
+    at.number_input(key="bench:iters").set_value(5)
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["variant"]) == ["ort:fp32", "ort:fp16", "ort:int8"]
+    assert (table["p50 ms"] > 0).all() and (table["p90 ms"] >= table["p50 ms"]).all()
+    assert len(at.get("plotly_chart")) == 3
+
+
+def test_accuracy_on_the_default_set_gives_map_and_a_pareto_front(app_env):
+    at = page("accuracy")
+    at.run()
+    at.slider(key="acc:max").set_value(16)
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["variant"]) == ["ort:fp32", "ort:fp16", "ort:int8"]
+    assert (table["mAP50-95"] > 0.1).all() and table["Pareto"].any()
+    assert table.loc[table["variant"] == "ort:fp16", "matched"].item() > 0
+
+
+def test_models_page_lists_artefacts_and_why_gpu_runtimes_are_off(app_env):
+    at = page("models")
+    at.run()
+    assert not at.exception
+    artefacts, runtimes = at.dataframe[0].value, at.dataframe[1].value
+    assert "onnx-fp32" in set(artefacts["artefact"])
+    assert artefacts.loc[artefacts["artefact"] == "onnx-fp32", "built"].item() == "yes"
+    trt = runtimes[runtimes["runtime"] == "TensorRT"].iloc[0]
+    assert trt["available"] == "no" and trt["why not"]
+
+
+def test_ultralytics_upload_without_trust_is_refused_with_the_reason(app_env, tmp_path):
+    import os
+
+    os.environ.setdefault("YOLO_OFFLINE", "true")
+    from ultralytics import YOLO
+
+    pt = tmp_path / "v8n.pt"
+    YOLO("yolov8n.yaml").save(str(pt))
+    at = page("models")
+    at.run()
+    at.radio(key="models:kind").set_value("Upload .pt / .onnx")
+    at.run()
+    at.file_uploader(key="models:upload").set_value(("v8n.pt", pt.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert any("--trust" in e.value or "trust" in e.value for e in at.error)
+    assert "v8n" not in at.session_state["model_choice"].spec  # the active model did not change
+
+
+def test_report_collects_the_session_results_into_one_html(app_env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()  # the default page compares the sample images
+    assert not at.exception
+    at.switch_page("pages/report.py")
+    at.run()
+    assert not at.exception
+    assert any("Compare images" in md.value for md in at.markdown)
+    assert at.get("download_button")
+
+
+def test_compare_video_processes_a_clip_and_offers_a_playable_video_and_csv(app_env):
+    at = page("compare_video")
+    at.run()
+    at.selectbox[0].set_value("street_people_car_tokyo_360p.mp4")
+    at.number_input(key="vid:max").set_value(8)
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.get("video"), "the result video is shown"
+    table = at.dataframe[0].value
+    assert list(table["variant"]) == ["ort:fp32", "ort:int8"] and (table["frames"] == 8).all()
+    assert (table["p50 ms"] > 0).all()
+    labels = [b.label for b in at.get("download_button")]
+    assert any("MP4" in lb for lb in labels) and any("CSV" in lb for lb in labels)
+
+
+def test_video_job_stop_keeps_what_was_processed(store, detectors, videos_dir, tmp_path):
+    import time
+
+    import av
+
+    from core.processing import PostParams
+    from pages.common import VideoJob
+
+    clip = videos_dir / "street_people_car_tokyo_360p.mp4"
+    job = VideoJob(clip, clip.name, [detectors["ort:fp32"]], PostParams(), tmp_path / "out.mp4", None)
+    while job.running and len(job.latency["ort:fp32"]) < 5:
+        time.sleep(0.05)
+    job.stop()
+    job.thread.join(120)
+    run = job.result
+    assert not job.error and run.stopped and 5 <= run.frames < 319
+    with av.open(str(run.output)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in c.decode(video=0)) == run.frames
