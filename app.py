@@ -4,20 +4,20 @@ import streamlit as st
 
 from pages import common
 
-st.set_page_config(page_title="YOLO Lab", page_icon="🎯", layout="wide")
+st.set_page_config(page_title="YOLO Lab", page_icon=":material/center_focus_strong:", layout="wide")
 
 pages = {
     "Compare": [
-        st.Page("pages/compare_images.py", title="Compare images", icon="🖼️", default=True),
-        st.Page("pages/compare_video.py", title="Compare video", icon="🎞️"),
+        st.Page("pages/compare_images.py", title="Compare images", icon=":material/image:", default=True),
+        st.Page("pages/compare_video.py", title="Compare video", icon=":material/movie:"),
     ],
     "Measure": [
-        st.Page("pages/benchmark.py", title="Benchmark", icon="⏱️"),
-        st.Page("pages/accuracy.py", title="Accuracy", icon="🎯"),
+        st.Page("pages/benchmark.py", title="Benchmark", icon=":material/timer:"),
+        st.Page("pages/accuracy.py", title="Accuracy", icon=":material/target:"),
     ],
     "Setup & share": [
-        st.Page("pages/models.py", title="Models", icon="🧩"),
-        st.Page("pages/report.py", title="Report", icon="📄"),
+        st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+        st.Page("pages/report.py", title="Report", icon=":material/description:"),
     ],
 }
 page = st.navigation(pages)

@@ -29,7 +29,7 @@ from core.sources import resolve_model
 from core.store import ModelStore
 from core.system import system_info
 from core.variants import parse_variants
-from core.video import engine_only_throughput, iter_frames, probe, process_video
+from core.video import PIPELINE_PRESET, engine_only_throughput, iter_frames, probe, process_video
 
 BARS = {"all chosen variants": 0.85, "slowest variant alone": 0.90}
 
@@ -75,7 +75,7 @@ def main() -> int:
     ap.add_argument("--variants", default="ort:fp32,ort:int8")
     ap.add_argument("--max-frames", type=int, default=None, help="default: the whole clip")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--preset", default="superfast", help="x264 preset of the pipeline's encoder")
+    ap.add_argument("--preset", default=PIPELINE_PRESET, help="x264 preset of the pipeline's encoder")
     ap.add_argument("--out", type=Path, default=Path("artifacts/video_pipeline.json"))
     args = ap.parse_args()
 

@@ -1,4 +1,4 @@
-"""The command-line interface: ``detect | bench | eval | convert``, a thin shell over ``core``.
+"""The command-line interface: ``detect | bench | eval | convert | video | doctor``, a thin shell over ``core``.
 
 Results go to stdout (a table, or JSON with ``--json``); progress bars and errors go to stderr.
 Errors exit non-zero with one line; ``--debug`` shows the traceback.
@@ -81,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.add_argument("--to", choices=[x.value for x in Precision], required=True)
     p.add_argument("--flavour", choices=[f.value for f in Int8Flavour], default=Int8Flavour.CPU.value)
+
+    p = sub.add_parser("video", help="side-by-side annotated H.264 video and per-frame latency")
+    p.add_argument("video", type=Path)
+    _model_args(p)
+    p.add_argument("--variants", default="ort:fp32,ort:int8")
+    p.add_argument("--output", "-o", type=Path, required=True, help="the side-by-side MP4 to write")
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--csv", type=Path, help="also write per-frame latencies here")
+    _post_args(p)
+    p.add_argument("--json", action="store_true")
 
     from . import doctor
 
@@ -298,13 +308,47 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    from .video import process_video
+
+    variants = parse_variants(args.variants)
+    params = _post_params(args)
+    store = _store(args)
+    detectors = [_open(store, v, args) for v in variants]
+    try:
+        with TqdmProgress(f"video {args.video.name}") as bar:
+            run = process_video(args.video, detectors, params, args.output, args.max_frames, progress=bar)
+    finally:
+        for det in detectors:
+            det.close()
+    if args.csv:
+        run.write_csv(args.csv)
+    out = run.to_dict()
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{args.video.name}: {run.frames} frames at {run.fps_processed:.1f} fps -> {run.output}")
+        for v, stats in run.stats.items():
+            print(f"  {v:<10} p50 {stats.p50:7.2f} ms  p95 {stats.p95:7.2f} ms  ({stats.fps:.1f} fps engine)")
+        if run.damage:
+            print(f"warning: {run.damage}", file=sys.stderr)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from . import doctor
 
     return doctor.run(args)
 
 
-COMMANDS = {"detect": cmd_detect, "bench": cmd_bench, "eval": cmd_eval, "convert": cmd_convert, "doctor": cmd_doctor}
+COMMANDS = {
+    "detect": cmd_detect,
+    "bench": cmd_bench,
+    "eval": cmd_eval,
+    "convert": cmd_convert,
+    "video": cmd_video,
+    "doctor": cmd_doctor,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,12 +5,12 @@ with ``+faststart`` is what every browser plays and streams.
 
 :func:`process_video` is a bounded pipeline of three threads::
 
-    decode thread --(queue, DECODE_QUEUE frames)--> calling thread: detect, annotate, compose, on_frame
-                  --(queue, ENCODE_QUEUE frames)--> encode thread: scale if needed, H.264
+    decode thread --(queue, DECODE_QUEUE frames)--> calling thread: every detector on the frame, on_frame
+                  --(queue, ENCODE_QUEUE updates)--> encode thread: draw side by side, scale if needed, H.264
 
-Decoding and encoding overlap with inference (FFmpeg and ONNX Runtime release the GIL), memory stays
-flat (no queue grows, no frame is kept), and ``on_frame`` runs on the calling thread, so a Streamlit
-script can draw from it.
+Decoding, drawing and encoding overlap with inference (FFmpeg, OpenCV and ONNX Runtime release the
+GIL); the calling thread does nothing but inference, so it runs at the engine's pace. Memory stays
+flat: the queues are bounded and no frame is kept. ``on_frame`` runs on the calling thread.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ _OPEN_OPTIONS = {"format_whitelist": _DEMUXERS, "protocol_whitelist": "file"}
 MAX_VIDEO_PIXELS = 8192 * 4320  # per frame; larger (8K+) videos are refused before decoding
 MAX_OUTPUT_SIZE = (3840, 2160)  # the composed video is scaled down to fit: browsers' H.264 decoders stop near 4K
 MAX_VARIANTS = 4
+# x264 preset of process_video's output. At 1280x382 (two 360p tiles) superfast costs ~8 ms of CPU a
+# frame against ~16 ms for veryfast, for files ~1.4x larger: CPU spent encoding is taken from inference.
+PIPELINE_PRESET = "superfast"
 DECODE_QUEUE = 4  # frames decoded ahead of inference
 ENCODE_QUEUE = 4  # composed frames waiting for the encoder
 # Consecutive packets that fail to decode before a stream is treated as damaged beyond that point.
@@ -160,45 +163,57 @@ def _to_rgb(frame: Any) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
-def _decode(path: Path, label: str, max_frames: int | None, damage: list[str]) -> Iterator[np.ndarray]:
-    """Upright RGB frames. Damage after the first frame ends the stream quietly, with a note in ``damage``."""
+def _av_frames(container: Any, stream: Any, label: str, damage: list[str]) -> Iterator[Any]:
+    """Decoded frames of ``stream``. Where the container is cut off or damaged, the decoder is flushed
+    (it holds frames back for reordering) and the stream ends, with a note in ``damage``."""
     import av
 
-    container, stream = _open(path, label)
+    packets = container.demux(stream)
     count = 0
     bad = 0
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return  # demux() ends with an empty packet per stream, which flushed the decoder
+        except av.error.FFmpegError:
+            # FFmpeg's own text ("[Errno 1094995529] Invalid data ...") means nothing to a user: left out
+            damage.append(f"{label}: the file is cut off or damaged after frame {count}")
+            packet = None  # flush what the decoder holds
+        try:
+            frames = stream.decode(packet)
+        except av.error.FFmpegError:
+            bad += 1
+            if packet is None or bad > _MAX_BAD_PACKETS:
+                if packet is not None:
+                    damage.append(f"{label}: undecodable data after frame {count} (the file is damaged)")
+                return
+            continue  # one bad packet (a damaged frame): carry on with the next ones
+        bad = 0
+        for frame in frames:
+            yield frame
+            count += 1
+        if packet is None:
+            return
+
+
+def _decode(path: Path, label: str, max_frames: int | None, damage: list[str]) -> Iterator[np.ndarray]:
+    """Upright RGB frames; a cut-off or damaged file ends early (see _av_frames), InputError if no frame decodes."""
+    container, stream = _open(path, label)
+    count = 0
     try:
         # Slice threads only: frame threading buffers frames per thread (memory, latency) and competes
         # with inference for the same cores.
         stream.thread_type = "SLICE"
-        packets = container.demux(stream)
-        while max_frames is None or count < max_frames:
-            try:
-                packet = next(packets)
-            except StopIteration:
+        for frame in _av_frames(container, stream, label, damage):
+            if max_frames is not None and count >= max_frames:
                 break
-            except av.error.FFmpegError as exc:  # the container is cut off or damaged from here on
-                damage.append(f"{label}: damaged after frame {count}: {exc}")
-                break
-            try:
-                frames = stream.decode(packet)
-            except av.error.FFmpegError as exc:
-                bad += 1
-                if bad > _MAX_BAD_PACKETS:
-                    damage.append(f"{label}: undecodable data after frame {count}: {exc}")
-                    break
-                continue
-            bad = 0
-            for frame in frames:
-                if max_frames is not None and count >= max_frames:
-                    break
-                yield _to_rgb(frame)
-                count += 1
+            yield _to_rgb(frame)
+            count += 1
     finally:
         container.close()
     if count == 0:
-        detail = f": {damage[-1].split(': ', 1)[1]}" if damage else ""
-        raise InputError(f"{label}: no frame could be decoded{detail} ({_accepted()})")
+        raise InputError(f"{label}: no frame could be decoded, the file is damaged ({_accepted()})")
 
 
 def iter_frames(path: str | Path, max_frames: int | None = None, name: str | None = None) -> Iterator[np.ndarray]:
@@ -219,15 +234,10 @@ def probe(path: str | Path, name: str | None = None) -> VideoInfo:
     label = _label(path, name)
     container, stream = _open(path, label)
     try:
-        first = None
-        try:
-            for frame in container.decode(stream):
-                first = frame
-                break
-        except av.error.FFmpegError:
-            first = None
+        damage: list[str] = []
+        first = next(_av_frames(container, stream, label, damage), None)
         if first is None:
-            raise InputError(f"{label}: no frame could be decoded ({_accepted()})")
+            raise InputError(f"{label}: no frame could be decoded, the file is damaged ({_accepted()})")
         k = _rotation_k(first)
 
         duration = 0.0
@@ -437,13 +447,34 @@ def _fit(size: tuple[int, int], limit: tuple[int, int] = MAX_OUTPUT_SIZE) -> tup
 
 @dataclass(frozen=True)
 class FrameUpdate:
-    """One processed frame, as ``process_video`` hands it to ``on_frame``."""
+    """One processed frame, as ``process_video`` hands it to ``on_frame``.
+
+    The side-by-side picture is drawn on first access of :attr:`image` and kept: by the encoder thread
+    when a video is written, else by whoever asks (a UI that shows one frame in ten draws one in ten).
+    Either way the drawing stays off the inference thread.
+    """
 
     index: int  # 0-based frame number
     total: int  # frames expected (the container's count or an estimate; may be off for damaged files)
     results: dict[str, DetectionResult]  # variant -> detections and stage timings
-    image: np.ndarray | None  # the composed side-by-side frame (None when nothing asked for it)
     elapsed: float  # seconds since processing started
+    frame: np.ndarray = field(repr=False)  # the decoded, upright picture
+    grid: bool | None = field(default=None, repr=False)  # side_by_side's layout choice
+
+    @property
+    def image(self) -> np.ndarray:
+        """The annotated variants side by side, each under a caption with its latency and count."""
+        cached: np.ndarray | None = self.__dict__.get("_image")
+        if cached is None:  # two threads may both draw it once; the result is the same
+            from .draw import annotate
+
+            cached = side_by_side(
+                [annotate(self.frame, r.detections) for r in self.results.values()],
+                [_caption(v, r) for v, r in self.results.items()],
+                self.grid,
+            )
+            object.__setattr__(self, "_image", cached)  # frozen dataclass: a cache, not a field
+        return cached
 
     @property
     def counts(self) -> dict[str, int]:
@@ -517,7 +548,7 @@ class VideoRun:
             with open(dest, "w", newline="", encoding="utf-8") as fp:
                 self.write_csv(fp)
             return
-        w = csv.writer(dest)
+        w = csv.writer(dest, lineterminator="\n")
         w.writerow(CSV_COLUMNS)
         for i in range(self.frames):
             for v in self.variants:
@@ -569,7 +600,7 @@ def _decode_worker(
 
 
 class _Encoder(threading.Thread):
-    """Consumes composed frames; owns the writer, created at the first frame (its size is known then)."""
+    """Draws and encodes FrameUpdates; owns the writer, created at the first frame (its size is known then)."""
 
     def __init__(self, output: Path, rate: Fraction, preset: str) -> None:
         super().__init__(name="video-encode", daemon=True)
@@ -588,12 +619,13 @@ class _Encoder(threading.Thread):
                 item = self.queue.get()
                 if item is _END or item is _ABORT:
                     break
+                image = item.image
                 if writer is None:
-                    size = _fit((item.shape[1], item.shape[0]))
+                    size = _fit((image.shape[1], image.shape[0]))
                     writer = H264Writer(self.output, self.rate, *size, preset=self.preset)
-                if size != (item.shape[1], item.shape[0]):
-                    item = cv2.resize(item, size, interpolation=cv2.INTER_AREA)
-                writer.write(item)
+                if size != (image.shape[1], image.shape[0]):
+                    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                writer.write(image)
             if writer is not None:
                 if item is _END:
                     self.result = writer.close()
@@ -627,7 +659,7 @@ def process_video(
     *,
     name: str | None = None,
     grid: bool | None = None,
-    preset: str = "veryfast",
+    preset: str = PIPELINE_PRESET,
 ) -> VideoRun:
     """Run every frame through every detector; optionally encode the annotated side-by-side video.
 
@@ -636,8 +668,6 @@ def process_video(
     and ``progress`` are called on the calling thread after each frame. ``name`` replaces the file name
     in messages; ``grid`` chooses the 2x2 layout for 4 variants (default: yes); ``preset`` is x264's.
     """
-    from .draw import annotate
-
     started = time.perf_counter()
     src = Path(path)
     label = _label(src, name)
@@ -658,7 +688,6 @@ def process_video(
     params = params or PostParams()
     report = progress or no_progress
     total = min(info.frame_count, max_frames) if max_frames else info.frame_count
-    compose = out_path is not None or on_frame is not None
 
     stop = threading.Event()
     frames_q: queue.Queue[Any] = queue.Queue(maxsize=DECODE_QUEUE)
@@ -691,19 +720,13 @@ def process_video(
                 results[v] = r
                 timings[v].append(r.timings)
                 counts[v].append(len(r.detections))
-            image = None
-            if compose:
-                image = side_by_side(
-                    [annotate(item, r.detections) for r in results.values()],
-                    [_caption(v, r) for v, r in results.items()],
-                    grid,
-                )
+            update = FrameUpdate(index, max(total, index + 1), results, time.perf_counter() - started, item, grid)
             if encoder is not None:
                 if encoder.error is not None:
                     raise encoder.error
-                _put(encoder.queue, image, lambda: encoder.error is not None)
+                _put(encoder.queue, update, lambda: encoder.error is not None)
             if on_frame is not None:
-                on_frame(FrameUpdate(index, max(total, index + 1), results, image, time.perf_counter() - started))
+                on_frame(update)
             index += 1
             report(min(index / total, 1.0) if total else 0.0, f"frame {index}/{max(total, index)}")
         finished = True
@@ -719,6 +742,11 @@ def process_video(
         decoder.join(timeout=5)
     if encoder is not None and encoder.error is not None:
         raise encoder.error
+    expected = min(info.frame_count, max_frames) if max_frames else info.frame_count
+    # A file cut off after its index (MP4 with the index first) ends without an error; the container's
+    # count says so. A frame or two less is normal (edit lists drop frames), so only a clear gap counts.
+    if not stopped and not damage and not info.frame_count_estimated and expected - index > max(2, expected // 100):
+        damage.append(f"{label}: ended after {index} of {expected} frames (the file is cut off or damaged)")
     return VideoRun(
         source=src,
         info=info,

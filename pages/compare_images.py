@@ -27,12 +27,11 @@ uploads = st.file_uploader(
     type=list(IMAGE_TYPES),
     accept_multiple_files=True,
 )
-use_samples = st.toggle("Use the sample images (bus, zidane)", value=not uploads, key="img:samples")
-
 # -- decode what was given; a bad file is reported and the others still run --------------------------
 sources: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in uploads or []]
-if use_samples:
-    sources += [(p.name, p.read_bytes()) for p in sample_images()[:2]]
+if not uploads:
+    sources = [(p.name, p.read_bytes()) for p in sample_images()[:2]]
+    st.caption("Showing the sample images (bus, zidane); upload your own above.")
 decoded: dict[str, tuple[str, np.ndarray]] = st.session_state.setdefault("img:decoded", {})
 images: list[tuple[str, str, np.ndarray]] = []
 for name, data in sources:
@@ -48,7 +47,7 @@ for stale in set(decoded) - {k for k, _, _ in images}:
     del decoded[stale]  # only the current pictures stay in memory
 
 if not images:
-    st.info("Upload one or more images, or switch on the sample images.")
+    st.info("None of the uploaded files is an image this tool can read.")
     st.stop()
 if len(variants) < 2:
     st.info("Tick at least two variants to compare (up to four).")
@@ -98,7 +97,7 @@ st.subheader(f"Differences from {reference}")
 st.caption("Green: found by both (same class, IoU ≥ 0.5) · red: missed by this variant · amber: only this variant.")
 ref_dets = results[(shown, str(reference))][0]
 others = [d for d in detectors if d.variant != reference]
-for col, det in zip(st.columns(len(others)), others, strict=True):
+for col, det in zip(st.columns(max(2, len(others))), others, strict=False):
     dets = results[(shown, str(det.variant))][0]
     a = agreement(ref_dets, dets)
     with col:

@@ -18,7 +18,7 @@ st.title("Models")
 current = common.model_choice()
 st.subheader("Choose the model")
 kinds = ["Official YOLOv5", "Upload .pt / .onnx", "Path on the server"]
-kind = st.radio("Source", kinds, horizontal=True, key="models:kind")
+kind = st.radio("Source", kinds, index=0 if current.spec in OFFICIAL_MODELS else 2, horizontal=True, key="models:kind")
 spec = ""
 if kind == kinds[0]:
     default = OFFICIAL_MODELS.index(current.spec) if current.spec in OFFICIAL_MODELS else 0

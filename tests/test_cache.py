@@ -1,6 +1,6 @@
 import json
-import multiprocessing as mp
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,24 +44,28 @@ def test_a_failed_build_leaves_nothing_that_is_later_used(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".part"]
 
 
-def _slow_build(target: str, log: str) -> None:
-    def build(tmp: Path) -> None:
-        with open(log, "a") as f:
-            f.write("build\n")
-        time.sleep(0.5)
-        tmp.write_bytes(b"x" * 1000)
+_CHILD = """
+import sys, time
+from pathlib import Path
+from core.cache import cached_build
 
-    cached_build(Path(target), build, {})
+target, log = Path(sys.argv[1]), Path(sys.argv[2])
+
+def build(tmp):
+    with log.open("a") as f:
+        f.write("build\\n")
+    time.sleep(0.5)
+    tmp.write_bytes(b"x" * 1000)
+
+cached_build(target, build, {})
+"""
 
 
 def test_two_processes_building_the_same_artefact_build_it_once(tmp_path):
+    # separate interpreters (not multiprocessing: its spawn re-imports whatever __main__ the runner has)
     target, log = tmp_path / "shared.bin", tmp_path / "log.txt"
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_slow_build, args=(str(target), str(log))) for _ in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    root = Path(__file__).resolve().parent.parent
+    procs = [subprocess.Popen([sys.executable, "-c", _CHILD, str(target), str(log)], cwd=root) for _ in range(2)]
+    assert [p.wait(60) for p in procs] == [0, 0]
     assert log.read_text().count("build") == 1
     assert read_verified(target) is not None

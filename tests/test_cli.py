@@ -81,3 +81,22 @@ def test_errors_are_one_line_without_traceback(args, message, yolov5n_pt, sessio
     lines = [ln for ln in p.stderr.splitlines() if ln.strip() and "it/s" not in ln and "‰" not in ln]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_video_json_contract_and_playable_output(yolov5n_pt, videos_dir, session_cache, tmp_path):
+    import av
+
+    out_mp4, out_csv = tmp_path / "side.mp4", tmp_path / "lat.csv"
+    p = run("video", str(videos_dir / "street_people_car_tokyo_360p.mp4"), "--model", str(yolov5n_pt),
+            "--variants", "ort:fp32,ort:fp16", "--output", str(out_mp4), "--max-frames", "6", "--csv", str(out_csv),
+            "--json", cache=session_cache)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["frames"] == 6 and out["fps_processed"] > 0
+    assert [v["variant"] for v in out["variants"]] == ["ort:fp32", "ort:fp16"]
+    assert all(v["latency_ms"]["p50"] > 0 for v in out["variants"])
+    with av.open(str(out_mp4)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264" and s.codec_context.width == 2 * 640
+        assert sum(1 for _ in c.decode(video=0)) == 6
+    assert len(out_csv.read_text().splitlines()) == 1 + 6 * 2

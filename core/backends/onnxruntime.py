@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import importlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,6 +62,11 @@ class _OrtBackend(Backend):
     def _load(self, model_path: Path, precision: Precision, progress: Progress) -> None:
         import onnxruntime as ort
 
+        if self.provider != "CPUExecutionProvider" and hasattr(ort, "preload_dlls"):
+            # CUDA and cuDNN from pip's nvidia-* wheels (or torch's) are not on the loader's path;
+            # onnxruntime-gpu's own helper loads them, else the provider silently fails to start.
+            with contextlib.suppress(Exception):
+                ort.preload_dlls()
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.intra_op_num_threads = self.options.threads or physical_cores()
@@ -113,10 +121,41 @@ class OrtCudaBackend(_OrtBackend):
         return {"device_id": self.options.device_id, "cudnn_conv_algo_search": "HEURISTIC"}
 
 
+def nvinfer_loadable(major: int) -> bool:
+    """Whether TensorRT's ``libnvinfer.so.<major>`` can be loaded in this process."""
+    # pip's tensorrt-cu13-libs keeps the libraries in site-packages (not on the loader's path) and
+    # loads them when imported; after that, dlopen by soname finds them.
+    with contextlib.suppress(Exception):
+        importlib.import_module("tensorrt_libs")
+    try:
+        ctypes.CDLL(f"libnvinfer.so.{major}")
+    except OSError:
+        return False
+    return True
+
+
+def ort_tensorrt_reason(needed_major: int, loadable: Callable[[int], bool] = nvinfer_loadable) -> str:
+    """Why ONNX Runtime's TensorRT provider cannot start, or "" if the TensorRT it links is there."""
+    if loadable(needed_major):
+        return ""
+    others = [m for m in (needed_major - 1, needed_major + 1) if loadable(m)]
+    install = f"install tensorrt-cu13>=10.13,<{needed_major + 1} (requirements-gpu.txt)"
+    if others:
+        return (
+            f"only TensorRT {others[0]} (libnvinfer.so.{others[0]}) is installed, but this onnxruntime-gpu's "
+            f"TensorRT provider is linked against TensorRT {needed_major} (libnvinfer.so.{needed_major}): "
+            f"{install}; the native trt:* variants work with TensorRT 10 and 11"
+        )
+    return (
+        f"ONNX Runtime's TensorRT provider needs TensorRT {needed_major} "
+        f"(libnvinfer.so.{needed_major} not found): {install}"
+    )
+
+
 class OrtTensorrtBackend(_OrtBackend):
     runtime = Runtime.ORT_TRT
     provider = "TensorrtExecutionProvider"
-    NVINFER = "libnvinfer.so.10"  # onnxruntime-gpu 1.31/1.32 link TensorRT 10
+    NVINFER_MAJOR = 10  # onnxruntime-gpu 1.31/1.32 link TensorRT 10 (libnvinfer.so.10)
 
     @classmethod
     def available(cls) -> Availability:
@@ -126,15 +165,8 @@ class OrtTensorrtBackend(_OrtBackend):
         present = cls._provider_present()
         if not present:
             return present
-        try:
-            ctypes.CDLL(cls.NVINFER)
-        except OSError:
-            return Availability(
-                False,
-                f"ONNX Runtime's TensorRT provider needs TensorRT 10 ({cls.NVINFER} not found); "
-                "install tensorrt-cu13 10.x (requirements-gpu.txt)",
-            )
-        return Availability(True)
+        reason = ort_tensorrt_reason(cls.NVINFER_MAJOR)
+        return Availability(not reason, reason)
 
     def _provider_options(self, precision: Precision) -> dict[str, Any]:
         opts: dict[str, Any] = {

@@ -57,23 +57,26 @@ DYNAMIC_SIDE_MIN, DYNAMIC_SIDE_OPT, DYNAMIC_SIDE_MAX = 32, 640, 1280
 # TensorRT 10.16 and 11.4 bindings by tests/test_tensorrt.py, which also checks that this list is
 # exactly what the code uses (it is collected from this file's syntax tree).
 TRT_API_USED: tuple[str, ...] = (
+    "Builder",
     "ERROR",
+    "IBuilderConfig",
     "ICudaEngine",
     "IExecutionContext",
     "ILogger",
     "INTERNAL_ERROR",
     "INPUT",
     "IProgressMonitor",
+    "ITimingCache",
     "MemoryPoolType",
     "NetworkDefinitionCreationFlag",
     "OnnxParser",
     "Runtime",
-    "Builder",
     "STRONGLY_TYPED",
     "Severity",
     "TensorIOMode",
     "WARNING",
     "WORKSPACE",
+    "__init__",  # trt.ILogger.__init__(self) / trt.IProgressMonitor.__init__(self) in our subclasses
     "__version__",
     "add_optimization_profile",
     "build_serialized_network",
@@ -141,11 +144,14 @@ def import_tensorrt() -> Any:
                     f"the tensorrt package is installed but incomplete ({text}); reinstall it with "
                     "pip install -r requirements-gpu.txt"
                 ) from exc
-            if "libnvinfer" in text or "libnvonnxparser" in text or "shared object" in text:
+            if "libnv" in text or "shared object" in text:
+                lib = re.search(r"libnv\w*\.so\.(\d+)", text)
+                libs = f"libnvinfer.so.{lib.group(1)} and the rest" if lib else "libnvinfer"
                 raise RuntimeUnavailableError(
                     f"TensorRT's Python bindings ({_bindings_version()}) are installed but TensorRT's libraries "
-                    f"are not ({text}); install tensorrt-cu13, which brings the matching tensorrt-cu13-libs "
-                    "(pip install -r requirements-gpu.txt), or put TensorRT's lib folder on LD_LIBRARY_PATH"
+                    f"({libs}) are not: {text}; install tensorrt-cu13, which brings the matching "
+                    "tensorrt-cu13-libs (pip install -r requirements-gpu.txt), or put TensorRT's lib folder "
+                    "on LD_LIBRARY_PATH"
                 ) from exc
             raise RuntimeUnavailableError(f"the tensorrt package failed to import: {text}") from exc
         return module
@@ -167,8 +173,8 @@ def import_cudart() -> Any:
     return cudart
 
 
-def tensorrt_version(trt_module: Any) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", str(trt_module.__version__))[:3])
+def tensorrt_version(trt: Any) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", str(trt.__version__))[:3])
 
 
 def tensorrt_availability() -> Availability:
@@ -177,13 +183,13 @@ def tensorrt_availability() -> Availability:
     if not gpu.ok:
         return Availability(False, gpu.reason)
     try:
-        trt_module = import_tensorrt()
-        version = tensorrt_version(trt_module)
+        trt = import_tensorrt()
+        version = tensorrt_version(trt)
         if version[:2] < MIN_TENSORRT:
             need = ".".join(map(str, MIN_TENSORRT))
             return Availability(
                 False,
-                f"TensorRT {trt_module.__version__} is too old: this backend needs TensorRT {need} or newer "
+                f"TensorRT {trt.__version__} is too old: this backend needs TensorRT {need} or newer "
                 "(pip install -r requirements-gpu.txt)",
             )
         import_cudart()
@@ -425,7 +431,7 @@ def _logged_errors(trt: Any) -> str:
     return "; ".join(errors[-3:]) if errors else "no error was logged"
 
 
-def _read_timing_cache(trt: Any, config: Any, path: Path) -> Any:
+def _read_timing_cache(config: trt.IBuilderConfig, path: Path) -> trt.ITimingCache:
     """Reuse the timing cache from earlier builds on this GPU; a damaged one is ignored, not fatal."""
     data = b""
     with contextlib.suppress(OSError):
@@ -440,7 +446,7 @@ def _read_timing_cache(trt: Any, config: Any, path: Path) -> Any:
     return cache
 
 
-def _write_timing_cache(config: Any, path: Path) -> None:
+def _write_timing_cache(config: trt.IBuilderConfig, path: Path) -> None:
     cache = config.get_timing_cache()
     if cache is None:
         return
@@ -472,7 +478,7 @@ def build_engine_plan(
         profile = builder.create_optimization_profile()
         profile.set_shape(io.input_name, *io.profile())
         config.add_optimization_profile(profile)
-    _read_timing_cache(trt, config, timing_path)
+    _read_timing_cache(config, timing_path)
     monitor = classes.make_monitor(scaled(progress, 0.05, 0.98)) if classes.make_monitor else None
     if monitor is not None:
         config.progress_monitor = monitor  # kept referenced by `monitor` until the build returns
@@ -496,9 +502,9 @@ def cuda_check(cudart: Any, result: Any, what: str) -> Any:
     """The value of a cuda-python call, or a :class:`RuntimeUnavailableError` naming the CUDA error."""
     err, *values = result if isinstance(result, tuple) else (result,)
     if err != cudart.cudaError_t.cudaSuccess:
-        _, name = cudart.cudaGetErrorName(err)
-        _, text = cudart.cudaGetErrorString(err)
-        raise RuntimeUnavailableError(f"CUDA could not {what}: {name.decode()} ({text.decode()})")
+        _, err_name = cudart.cudaGetErrorName(err)
+        _, err_text = cudart.cudaGetErrorString(err)
+        raise RuntimeUnavailableError(f"CUDA could not {what}: {err_name.decode()} ({err_text.decode()})")
     return values[0] if len(values) == 1 else tuple(values)
 
 
@@ -567,8 +573,10 @@ class TensorrtBackend(Backend):
     def _cache_dir(self) -> Path:
         return Path(self.options.cache_dir) if self.options.cache_dir is not None else default_cache_dir() / "engines"
 
-    def _engine(self, trt: Any, model_path: Path, precision: Precision, io: OnnxIO, progress: Progress) -> str:
-        """Key of the shared engine for this model, loading or building it as needed."""
+    def _engine(
+        self, trt: Any, model_path: Path, precision: Precision, io: OnnxIO, progress: Progress
+    ) -> tuple[str, bool]:
+        """(key of the shared engine for this model, whether another instance had it loaded already)."""
         gpu = probe_gpu(self.options.device_id)
         if not gpu.ok:
             raise RuntimeUnavailableError(gpu.reason)
@@ -580,7 +588,7 @@ class TensorrtBackend(Backend):
         with _SHARED_LOCK:
             if shared_key in _SHARED:
                 _SHARED[shared_key].users += 1
-                return shared_key
+                return shared_key, True
         cache = self._cache_dir()
         target = engine_path(cache, model_path, precision, key)
         timing = timing_cache_path(cache, trt.__version__, gpu.name, gpu.compute_capability)
@@ -607,7 +615,7 @@ class TensorrtBackend(Backend):
         with _SHARED_LOCK:
             entry = _SHARED.setdefault(shared_key, _SharedEngine(runtime, engine, load))
             entry.users += 1  # if another thread won the race, its engine is used and ours dropped
-        return shared_key
+        return shared_key, False
 
     def _load(self, model_path: Path, precision: Precision, progress: Progress) -> None:
         trt = import_tensorrt()
@@ -616,7 +624,7 @@ class TensorrtBackend(Backend):
         check_precision(io, precision, model_path.name)
         cuda_check(cudart, cudart.cudaSetDevice(self.options.device_id), f"select GPU {self.options.device_id}")
         s = _State(trt=trt, cudart=cudart, io=io, output_name=io.output_names[0], input_name=io.input_name)
-        s.shared_key = self._engine(trt, model_path, precision, io, progress)
+        s.shared_key, reused = self._engine(trt, model_path, precision, io, progress)
         self._s = s
         try:
             engine: trt.ICudaEngine = _SHARED[s.shared_key].engine
@@ -641,6 +649,8 @@ class TensorrtBackend(Backend):
             load = _SHARED[s.shared_key].load
             gpu = probe_gpu(self.options.device_id)
             how = f"built in {load.seconds:.0f} s ({load.reason})" if load.built else "from the engine cache"
+            if reused:
+                how = "engine shared with another session in this process"
             s.info = f"TensorRT {trt.__version__} on {gpu.name} (compute {gpu.compute_capability}), {how}"
         except BaseException:
             self._close()
@@ -669,9 +679,10 @@ class TensorrtBackend(Backend):
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
             nbytes = int(np.prod(tensor_shape, dtype=np.int64)) * dtype.itemsize
             device = cuda_check(cudart, cudart.cudaMalloc(max(nbytes, 1)), f"allocate {nbytes} bytes on the GPU")
+            buf = _Buffer(name, tensor_shape, dtype, nbytes, int(device), 0, np.empty(0))
+            s.buffers[name] = buf  # registered at once, so a failure below still frees what was allocated
             host_ptr = cuda_check(cudart, cudart.cudaMallocHost(max(nbytes, 1)), f"allocate {nbytes} pinned bytes")
-            buf = _Buffer(name, tensor_shape, dtype, nbytes, int(device), int(host_ptr), np.empty(0))
-            s.buffers[name] = buf  # registered before the view, so a failure below still frees it
+            buf.host_ptr = int(host_ptr)
             buf.host = _pinned_view(buf.host_ptr, nbytes, dtype, tensor_shape)
             context.set_tensor_address(name, buf.device)
         s.bound_shape = tuple(shape)
@@ -695,22 +706,25 @@ class TensorrtBackend(Backend):
 
     def _free_buffers(self) -> None:
         s = self._s
+        cudart = s.cudart
         for buf in s.buffers.values():
             buf.host = np.empty(0)
             with contextlib.suppress(Exception):
-                s.cudart.cudaFree(buf.device)
-            with contextlib.suppress(Exception):
-                s.cudart.cudaFreeHost(buf.host_ptr)
+                cudart.cudaFree(buf.device)
+            if buf.host_ptr:
+                with contextlib.suppress(Exception):
+                    cudart.cudaFreeHost(buf.host_ptr)
         s.buffers.clear()
         s.bound_shape = ()
 
     def _close(self) -> None:
         s = self._s
-        if s.cudart is not None:
+        cudart = s.cudart
+        if cudart is not None:
             self._free_buffers()
             if s.stream is not None:
                 with contextlib.suppress(Exception):
-                    s.cudart.cudaStreamDestroy(s.stream)
+                    cudart.cudaStreamDestroy(s.stream)
         s.context = None  # before the engine can go: a context must not outlive its engine
         if s.shared_key:
             with _SHARED_LOCK:

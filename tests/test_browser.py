@@ -1,0 +1,168 @@
+"""The real thing: `streamlit run` on loopback, driven by Debian's Chromium through Playwright.
+
+Few and meaningful: upload bus.jpg and compare two variants; upload a short clip and watch it
+process into a video the browser plays. Screenshots land in artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("YOLOLAB_CHROMIUM", "/usr/bin/chromium")
+SHOTS = ROOT / "artifacts" / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(yolov5n_pt, calib_dir, val_dir, videos_dir, tmp_path_factory) -> Iterator[str]:
+    port = _free_port()
+    cache = tmp_path_factory.mktemp("browser-cache")
+    env = dict(
+        os.environ,
+        YOLOLAB_MODEL=str(yolov5n_pt),
+        YOLOLAB_CALIB_DIR=str(calib_dir),
+        YOLOLAB_EVAL_DATA=str(val_dir),
+        YOLOLAB_SAMPLE_VIDEOS=str(videos_dir),
+        YOLOLAB_CACHE_DIR=str(cache),
+    )
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
+    log = (tmp_path_factory.mktemp("log") / "streamlit.log").open("w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1100})
+    pg = ctx.new_page()
+    yield pg
+    ctx.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_idle(page, timeout_s: float = 300) -> None:
+    """Until Streamlit's 'running' indicator is gone."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_s * 1000
+    )
+
+
+def loaded_images(page) -> int:
+    return page.evaluate(
+        "() => [...document.querySelectorAll('[data-testid=\"stMain\"] img')]"
+        ".filter(i => i.complete && i.naturalWidth > 100).length"
+    )
+
+
+def test_upload_bus_compare_two_variants(server, page, bus_jpg):
+    page.goto(server)
+    page.get_by_text("Compare images").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(bus_jpg))
+    page.get_by_text("Differences from ort:fp32").wait_for(timeout=300_000)
+    wait_idle(page)
+    assert loaded_images(page) >= 3  # one annotated image per variant + the diff
+    metrics = page.locator("[data-testid='stMetricValue']").all_inner_texts()
+    assert metrics[0] == "4" and metrics[2] == "4"  # 4 objects for ort:fp32 and for ort:int8
+    page.locator("[data-testid='stPlotlyChart']").first.scroll_into_view_if_needed()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)  # the latency chart rendered
+    assert "Traceback" not in page.content()
+    shot(page, "compare_images_bus")
+
+
+def _short_clip(videos_dir: Path, dest: Path, frames: int = 45) -> Path:
+    import av
+
+    with av.open(str(videos_dir / "street_people_car_tokyo_360p.mp4")) as src, av.open(str(dest), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i >= frames:
+                break
+            for pkt in stream.encode(frame.reformat(format="yuv420p")):
+                out.mux(pkt)
+        for pkt in stream.encode():
+            out.mux(pkt)
+    return dest
+
+
+def test_upload_clip_live_chart_and_playable_result(server, page, videos_dir, tmp_path):
+    clip = _short_clip(videos_dir, tmp_path / "tokyo-first-1.5s.mp4")
+    page.goto(f"{server}/compare_video")
+    page.get_by_text("Compare video").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(clip))
+    wait_idle(page)
+    page.get_by_role("button", name="Start").click()
+    # while it runs: the live chart appears and gains points
+    page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+    points = (
+        "() => { const p = document.querySelector('.js-plotly-plot'); return p && p.data ? p.data[0].y.length : 0 }"
+    )
+    first = page.evaluate(points)
+    shot(page, "compare_video_live")
+    page.wait_for_function(f"() => ({points})() > {first}", timeout=60_000)
+    # at the end: the side-by-side video plays in the browser
+    page.locator("video").first.wait_for(timeout=300_000)
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video'); return v && v.readyState >= 3 && !v.error }",
+        timeout=60_000,
+    )
+    assert page.evaluate("() => document.querySelector('video').error") is None
+    assert page.evaluate("() => document.querySelector('video').videoWidth") > 600
+    shot(page, "compare_video_done")
+    assert "Traceback" not in page.content()
