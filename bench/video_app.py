@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -71,9 +72,19 @@ def run_in_browser(args: argparse.Namespace, cache: Path) -> dict:
             page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(args.clip))
             page.wait_for_timeout(2000)
             rss_before = proc.memory_info().rss / 2**20
+            browsers = [c for c in psutil.process_iter(["name"]) if "chrom" in (c.info["name"] or "")]
+            cpu0 = {c.pid: sum(c.cpu_times()[:2]) for c in browsers}
+            srv0 = sum(proc.cpu_times()[:2])
+            t0 = time.perf_counter()
             page.get_by_role("button", name="Start").click()
             page.locator("video").first.wait_for(timeout=3_600_000)
+            wall = time.perf_counter() - t0
             rss_after = proc.memory_info().rss / 2**20
+            browser_cpu = 0.0
+            for c in browsers:
+                with contextlib.suppress(psutil.Error):
+                    browser_cpu += sum(c.cpu_times()[:2]) - cpu0[c.pid]
+            server_cpu = sum(proc.cpu_times()[:2]) - srv0
             text = page.inner_text("[data-testid='stMain']")
             browser.close()
     finally:
@@ -90,17 +101,22 @@ def run_in_browser(args: argparse.Namespace, cache: Path) -> dict:
         "rss_after_mb": rss_after,
         "rss_before_mb": float(mem.group(1)),  # the page's own: variants loaded, no frame run yet
         "rss_end_mb": float(mem.group(2)),
+        "browser_cpu_share": browser_cpu / wall,  # cores' worth of CPU the browser used during the run
+        "server_cpu_share": server_cpu / wall,
     }
 
 
 def engine_alone(args: argparse.Namespace, cache: Path, frames: int) -> dict:
+    from core.backends import BackendOptions
     from core.sources import resolve_model
     from core.store import ModelStore
     from core.variants import parse_variants
     from core.video import engine_only_throughput, iter_frames
 
     store = ModelStore(resolve_model(args.model), cache_root=cache, calib_dir=args.calib)
-    dets = [store.open_detector(v) for v in parse_variants(args.variants)]
+    variants = parse_variants(args.variants)
+    # the same session settings the page uses for variants that alternate frame by frame
+    dets = [store.open_detector(v, BackendOptions(spin=len(variants) == 1)) for v in variants]
     for d in dets:
         d.warmup(3)
     clip = list(iter_frames(args.clip, max_frames=frames))

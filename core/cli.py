@@ -139,11 +139,12 @@ def _post_params(args: argparse.Namespace) -> Any:
     return PostParams(conf=args.conf, iou=args.iou, max_det=args.max_det, classes=classes)
 
 
-def _open(store: Any, variant: Variant, args: argparse.Namespace) -> Any:
+def _open(store: Any, variant: Variant, args: argparse.Namespace, in_turn: bool = False) -> Any:
+    """``in_turn``: several variants will alternate frame by frame, so CPU threads must not spin idle."""
     from .backends import BackendOptions
 
     with TqdmProgress(f"prepare {variant}") as bar:
-        return store.open_detector(variant, BackendOptions(threads=args.threads), progress=bar)
+        return store.open_detector(variant, BackendOptions(threads=args.threads, spin=not in_turn), progress=bar)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -252,7 +253,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     variants = parse_variants(args.variants)
     store = _store(args)
     dataset = load_dataset(args.data, args.max_images)
-    detectors = {v: _open(store, v, args) for v in [*variants, *([REFERENCE] if REFERENCE not in variants else [])]}
+    needed = [*variants, *([REFERENCE] if REFERENCE not in variants else [])]
+    detectors = {v: _open(store, v, args, in_turn=len(needed) > 1) for v in needed}
     try:
         with TqdmProgress("eval") as bar:
             results = evaluate([detectors[v] for v in variants], dataset, reference=detectors[REFERENCE], progress=bar)
@@ -314,7 +316,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     variants = parse_variants(args.variants)
     params = _post_params(args)
     store = _store(args)
-    detectors = [_open(store, v, args) for v in variants]
+    detectors = [_open(store, v, args, in_turn=len(variants) > 1) for v in variants]
     try:
         with TqdmProgress(f"video {args.video.name}") as bar:
             run = process_video(args.video, detectors, params, args.output, args.max_frames, progress=bar)

@@ -53,7 +53,7 @@ MAX_VARIANTS = 4
 # frame against ~16 ms for veryfast, for files ~1.4x larger: CPU spent encoding is taken from inference.
 PIPELINE_PRESET = "superfast"
 DECODE_QUEUE = 4  # frames decoded ahead of inference
-ENCODE_QUEUE = 4  # composed frames waiting for the encoder
+ENCODE_QUEUE = 4  # processed frames waiting to be drawn and encoded
 # Consecutive packets that fail to decode before a stream is treated as damaged beyond that point.
 _MAX_BAD_PACKETS = 25
 

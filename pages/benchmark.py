@@ -54,7 +54,7 @@ except InputError as exc:
     st.stop()
 
 if st.button("Run benchmark", type="primary"):
-    detectors = common.open_detectors(store, variants, threads=int(threads))
+    detectors = common.open_detectors(store, variants, threads=int(threads), in_turn=False)
     if detectors is None:
         st.stop()
     results = []

@@ -105,14 +105,14 @@ class _Pool:
         self._detectors: dict[tuple[Any, ...], Detector] = {}
 
     def get(
-        self, store: ModelStore, variant: Variant, threads: int, progress: Callable[[float, str], None]
+        self, store: ModelStore, variant: Variant, threads: int, spin: bool, progress: Callable[[float, str], None]
     ) -> Detector:
-        key = (str(store.directory), store.input_size, str(store.calib_dir), variant, threads)
+        key = (str(store.directory), store.input_size, str(store.calib_dir), variant, threads, spin)
         with self._lock:
             lock = self._key_locks.setdefault(key, threading.Lock())
         with lock:  # two sessions asking for the same variant build it once
             if key not in self._detectors:
-                det = store.open_detector(variant, BackendOptions(threads=threads or None), progress)
+                det = store.open_detector(variant, BackendOptions(threads=threads or None, spin=spin), progress)
                 det.warmup(2)
                 self._detectors[key] = det
             return self._detectors[key]
@@ -136,9 +136,16 @@ def _pool() -> _Pool:
     return _Pool()
 
 
-def open_detectors(store: ModelStore, variants: Sequence[Variant], threads: int | None = None) -> list[Detector] | None:
-    """Detectors for ``variants``, building artefacts with a progress bar the first time."""
+def open_detectors(
+    store: ModelStore, variants: Sequence[Variant], threads: int | None = None, in_turn: bool = True
+) -> list[Detector] | None:
+    """Detectors for ``variants``, building artefacts with a progress bar the first time.
+
+    ``in_turn``: the variants will alternate call by call (comparisons, video), so CPU threads must not
+    spin between calls (see BackendOptions.spin); a benchmark timing one variant at a time passes False.
+    """
     threads = model_choice().threads if threads is None else threads
+    spin = not in_turn or len(variants) == 1
     out = []
     bar = None
     for i, v in enumerate(variants):
@@ -149,7 +156,7 @@ def open_detectors(store: ModelStore, variants: Sequence[Variant], threads: int 
                 bar = bar or st.progress(0.0, text="Preparing variants…")
                 bar.progress(min((i + f) / len(variants), 1.0), text=f"{v}: {msg}")
 
-            out.append(_pool().get(store, v, threads, report))
+            out.append(_pool().get(store, v, threads, spin, report))
         except CoreError as exc:
             st.error(f"{v} cannot run: {exc}")
             return None

@@ -30,6 +30,10 @@ class BackendOptions:
     device_id: int = 0  # GPU index for GPU runtimes
     workspace_mb: int = 1024  # TensorRT builder memory pool
     cache_dir: Path | None = None  # where GPU runtimes keep engines and timing caches
+    # CPU worker threads busy-wait for the next call. Fastest for one variant run back to back; when
+    # several variants alternate (video, image comparison) the idle sessions' spinning threads steal the
+    # cores from the busy one and roughly halve throughput, so callers running variants in turn set False.
+    spin: bool = True
 
 
 class Backend(ABC):

@@ -72,6 +72,7 @@ class _OrtBackend(Backend):
         so.intra_op_num_threads = self.options.threads or physical_cores()
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.options.spin else "0")
         providers: list[Any] = [(self.provider, self._provider_options(precision))]
         if self.provider != "CPUExecutionProvider":
             providers.append("CPUExecutionProvider")  # for the few nodes the GPU provider does not take
@@ -103,6 +104,7 @@ class _OrtBackend(Backend):
 
 class OrtCpuBackend(_OrtBackend):
     runtime = Runtime.ORT
+    thread_safe = True  # InferenceSession.run may be called concurrently
     provider = "CPUExecutionProvider"
 
 
