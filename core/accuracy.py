@@ -17,6 +17,8 @@ from .errors import InputError
 from .geometry import box_iou
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+# Without the model's class count, class ids above this are refused (they are exact in float32 below 2**24).
+MAX_CLASS_ID = 9999
 
 
 @dataclass
@@ -58,8 +60,9 @@ class YoloDataset:
     report: DatasetReport
 
 
-def _parse_label_file(path: Path, report: DatasetReport) -> np.ndarray:
+def _parse_label_file(path: Path, report: DatasetReport, num_classes: int | None = None) -> np.ndarray:
     rows: list[list[float]] = []
+    limit = num_classes if num_classes else MAX_CLASS_ID + 1
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -77,6 +80,9 @@ def _parse_label_file(path: Path, report: DatasetReport) -> np.ndarray:
         if len(values) < 5:
             report.bad_lines.append(f"{where}: expected 'class cx cy w h', got {len(values)} values")
             continue
+        if not all(np.isfinite(values)):
+            report.bad_lines.append(f"{where}: not finite numbers (nan or inf)")
+            continue
         cls = values[0]
         if len(values) > 5:  # a polygon (segment) label: use its bounding box, as YOLOv5 does
             if len(values) % 2 == 0:
@@ -93,8 +99,12 @@ def _parse_label_file(path: Path, report: DatasetReport) -> np.ndarray:
         if cls < 0 or cls != int(cls):
             report.bad_lines.append(f"{where}: class {values[0]:g} is not a non-negative integer")
             continue
+        if cls >= limit:
+            allowed = f"0..{num_classes - 1}, the model's classes" if num_classes else f"below {MAX_CLASS_ID + 1}"
+            report.bad_lines.append(f"{where}: class {values[0]:g} is out of range ({allowed})")
+            continue
         cx, cy, w, h = values[1:5]
-        if not all(np.isfinite(values)) or min(cx, cy, w, h) < 0 or max(cx, cy, w, h) > 1.0 + 1e-6 or w <= 0 or h <= 0:
+        if min(cx, cy, w, h) < 0 or max(cx, cy, w, h) > 1.0 + 1e-6 or w <= 0 or h <= 0:
             report.bad_lines.append(f"{where}: box {cx:g} {cy:g} {w:g} {h:g} outside 0..1 (normalised cx cy w h)")
             continue
         rows.append([cls, cx, cy, w, h])
@@ -102,8 +112,12 @@ def _parse_label_file(path: Path, report: DatasetReport) -> np.ndarray:
     return arr
 
 
-def load_dataset(root: str | Path, max_images: int | None = None) -> YoloDataset:
-    """Read ``root/images`` and ``root/labels`` (or images and .txt side by side)."""
+def load_dataset(root: str | Path, max_images: int | None = None, num_classes: int | None = None) -> YoloDataset:
+    """Read ``root/images`` and ``root/labels`` (or images and .txt side by side).
+
+    Label lines that cannot be used (malformed, not finite, class not below ``num_classes`` when it is
+    given, box outside 0..1) are skipped and listed in the report; nothing in the folder is fatal.
+    """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise InputError(f"dataset folder {root} does not exist")
@@ -127,7 +141,7 @@ def load_dataset(root: str | Path, max_images: int | None = None) -> YoloDataset
     items = []
     for key in sorted(images)[:max_images]:
         label_path = labels.get(key)
-        arr = _parse_label_file(label_path, report) if label_path else np.zeros((0, 5), np.float32)
+        arr = _parse_label_file(label_path, report, num_classes) if label_path else np.zeros((0, 5), np.float32)
         report.images += 1
         report.labelled += label_path is not None
         report.background += label_path is None
@@ -204,12 +218,13 @@ class MapAccumulator:
             np.concatenate(self._tp), np.concatenate(self._conf), np.concatenate(self._pred_cls), target_cls
         )
         ap, classes = out[5], out[6]
-        counts = np.bincount(target_cls.astype(np.int64))
+        ids, n = np.unique(target_cls.astype(np.int64), return_counts=True)
+        counts = dict(zip(ids.tolist(), n.tolist(), strict=True))
         per_class = [
             ClassAP(
                 int(c),
                 names[int(c)] if int(c) < len(names) else str(int(c)),
-                int(counts[int(c)]),
+                int(counts.get(int(c), 0)),
                 float(ap[i, 0]),
                 float(ap[i].mean()),
             )

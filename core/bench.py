@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +23,13 @@ class BenchResult:
     stages_ms: dict[str, float]  # mean per stage
     samples_ms: list[float]  # every end-to-end sample, for distribution plots
     warmup: int
+    batch_size: int = 1  # images per call; latency is per call (the whole batch), stages per image
+    batched_call: bool = True  # the runtime took the batch in one call (False: a fixed-batch-1 file, looped)
 
     @property
     def fps(self) -> float:
-        return self.latency.fps
+        """Images per second."""
+        return self.latency.fps * self.batch_size
 
     def to_dict(self) -> dict[str, Any]:
         lat = self.latency.to_dict()
@@ -38,6 +42,9 @@ class BenchResult:
             "stages_ms": {k: round(v, 3) for k, v in self.stages_ms.items()},
             "iterations": self.latency.count,
             "warmup": self.warmup,
+            "batch_size": self.batch_size,
+            "batched_call": self.batched_call,
+            "per_image_p50_ms": round(self.latency.p50 / self.batch_size, 3),
         }
 
 
@@ -49,9 +56,16 @@ def benchmark(
     iterations: int = 100,
     params: PostParams | None = None,
     progress: Progress = no_progress,
+    batch: int = 1,
 ) -> BenchResult:
-    """Time the whole per-image pipeline on an already decoded image."""
+    """Time the whole per-image pipeline on an already decoded image.
+
+    ``batch`` > 1 is the throughput mode: each call letterboxes ``batch`` copies of the image, runs them
+    through the runtime at once and post-processes each; latency is per call, stages and fps per image.
+    """
     params = params or PostParams()
+    if batch > 1:
+        return _benchmark_batch(detector, image, warmup, iterations, params, progress, batch)
     for i in range(warmup):
         detector.detect(image, params)
         progress(i / max(warmup + iterations, 1), f"{detector.variant}: warm-up")
@@ -76,4 +90,46 @@ def benchmark(
         },
         samples_ms=total,
         warmup=warmup,
+    )
+
+
+def _benchmark_batch(
+    detector: Detector,
+    image: np.ndarray,
+    warmup: int,
+    iterations: int,
+    params: PostParams,
+    progress: Progress,
+    batch: int,
+) -> BenchResult:
+    images = [image] * batch
+    for i in range(warmup):
+        detector.detect_batch(images, params)
+        progress(i / max(warmup + iterations, 1), f"{detector.variant}: warm-up")
+    pre, inf, post, total, inf_call = [], [], [], [], []
+    for i in range(iterations):
+        t = time.perf_counter()
+        results = detector.detect_batch(images, params)
+        total.append((time.perf_counter() - t) * 1e3)
+        pre.append(float(np.mean([r.timings.preprocess for r in results])))
+        inf.append(float(np.mean([r.timings.inference for r in results])))
+        post.append(float(np.mean([r.timings.postprocess for r in results])))
+        inf_call.append(sum(r.timings.inference for r in results))
+        if i % 5 == 0 or i == iterations - 1:
+            progress((warmup + i + 1) / (warmup + iterations), f"{detector.variant}: {i + 1}/{iterations}")
+    limit = detector.max_batch
+    return BenchResult(
+        variant=str(detector.variant),
+        description=detector.backend.description,
+        latency=LatencyStats.from_samples(total),
+        inference=LatencyStats.from_samples(inf_call),
+        stages_ms={
+            "preprocess": float(np.mean(pre)),
+            "inference": float(np.mean(inf)),
+            "postprocess": float(np.mean(post)),
+        },
+        samples_ms=total,
+        warmup=warmup,
+        batch_size=batch,
+        batched_call=limit is None or limit >= batch,
     )

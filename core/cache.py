@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -19,13 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+_HASH_MEMO: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def sha256_file(path: Path) -> str:
-    """sha256 of a file, memoised on (path, size, mtime) so repeated checks cost nothing."""
+    """sha256 of a file, memoised on (path, inode, size, mtime, ctime) so repeated checks cost nothing.
+
+    ctime is in the key because any write changes it and, unlike mtime, it cannot be set back: an edit
+    that keeps the size and restores the mtime is still re-hashed."""
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key not in _HASH_MEMO:
         h = hashlib.sha256()
         with path.open("rb") as f:
@@ -102,6 +106,7 @@ def cached_build(target: Path, build: Callable[[Path], None], meta: dict[str, An
         hit = read_verified(target)  # another process may have built it while we waited
         if hit is not None:
             return hit
+        _remove_stale_parts(target)
         started = time.perf_counter()
         with atomic_path(target) as tmp:
             build(tmp)
@@ -113,6 +118,14 @@ def cached_build(target: Path, build: Callable[[Path], None], meta: dict[str, An
     if hit is None:  # pragma: no cover - only if the disk lies to us
         raise OSError(f"artefact {target} was written but does not verify")
     return hit
+
+
+def _remove_stale_parts(target: Path) -> None:
+    """Temporary files of builds of ``target`` that were killed (no ``finally`` ran). Only called under
+    the target's lock: every build holds it, so no live build owns one of these (the sidecar's
+    ``.X.json.*.part`` match too)."""
+    for p in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+        p.unlink(missing_ok=True)
 
 
 def remove_artefact(path: Path) -> None:

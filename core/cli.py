@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", type=Path, help="image to run (default: the bus.jpg sample)")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--batch", type=int, default=1, help="throughput mode: images per runtime call (default 1)")
     _post_args(p)
     p.add_argument("--json", action="store_true")
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="folder with images/ and labels/")
     p.add_argument("--variants", default=",".join(str(v) for v in CPU_VARIANTS))
     p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--batch", type=int, default=1, help="images per runtime call (default 1)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("convert", help="build an artefact and print its path")
@@ -208,6 +210,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     variants = parse_variants(args.variants)
     if args.warmup < 0 or args.iterations < 1:
         raise InputError("--warmup must be >= 0 and --iterations >= 1")
+    if args.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {args.batch}")
     params = _post_params(args)
     store = _store(args)
     image_path = args.image or sample_image("bus.jpg")
@@ -218,7 +222,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for det in detectors:
             with TqdmProgress(f"bench {det.variant}") as bar:
                 rows.append(
-                    benchmark(det, image, warmup=args.warmup, iterations=args.iterations, params=params, progress=bar)
+                    benchmark(
+                        det,
+                        image,
+                        warmup=args.warmup,
+                        iterations=args.iterations,
+                        params=params,
+                        progress=bar,
+                        batch=args.batch,
+                    )
                 )
     finally:
         for det in detectors:
@@ -228,13 +240,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "model": store.source.name,
         "imgsz": store.input_size,
         "image": str(image_path),
+        "batch_size": args.batch,
         "variants": [r.to_dict() for r in rows],
     }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         base = rows[0].latency.p50
-        print(f"{store.source.name} @ {store.input_size}, {image_path.name}, {args.iterations} iterations")
+        print(
+            f"{store.source.name} @ {store.input_size}, {image_path.name}, {args.iterations} iterations, "
+            f"batch size {args.batch}"
+        )
         print(f"{'variant':<10} {'p50':>8} {'p90':>8} {'p99':>8} {'mean':>8} {'min':>8} {'fps':>7} {'vs first':>9}")
         for r in rows:
             lat = r.latency
@@ -242,7 +258,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 f"{r.variant:<10} {lat.p50:8.2f} {lat.p90:8.2f} {lat.p99:8.2f} {lat.mean:8.2f} {lat.min:8.2f} "
                 f"{r.fps:7.1f} {base / lat.p50:8.2f}x"
             )
-        print("ms per image, end to end (letterbox + inference + NMS)")
+            if not r.batched_call:
+                print(f"  {r.variant}: this model file has a fixed batch of 1; the batch ran image by image")
+        unit = "image" if args.batch == 1 else f"call of {args.batch} images (fps: images per second)"
+        print(f"ms per {unit}, end to end (letterbox + inference + NMS)")
     return 0
 
 
@@ -251,13 +270,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
     variants = parse_variants(args.variants)
+    if args.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {args.batch}")
     store = _store(args)
     dataset = load_dataset(args.data, args.max_images)
     needed = [*variants, *([REFERENCE] if REFERENCE not in variants else [])]
     detectors = {v: _open(store, v, args, in_turn=len(needed) > 1) for v in needed}
     try:
         with TqdmProgress("eval") as bar:
-            results = evaluate([detectors[v] for v in variants], dataset, reference=detectors[REFERENCE], progress=bar)
+            results = evaluate(
+                [detectors[v] for v in variants],
+                dataset,
+                reference=detectors[REFERENCE],
+                progress=bar,
+                batch_size=args.batch,
+            )
     finally:
         for det in detectors.values():
             det.close()
@@ -277,12 +304,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "other_files": rep.other_files,
         },
         "reference": str(REFERENCE),
+        "batch_size": args.batch,
         "variants": [r.to_dict() for r in results],
     }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{store.source.name} @ {store.input_size} on {args.data}: {rep.summary()}")
+        print(f"{store.source.name} @ {store.input_size} on {args.data}: {rep.summary()}; batch size {args.batch}")
         head = f"{'variant':<10} {'mAP50':>7} {'mAP50-95':>9} {'p50 ms':>8}"
         print(f"{head} {'matched':>8} {'missed':>7} {'extra':>6} {'|dconf|':>8}")
         for r in results:

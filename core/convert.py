@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConversionError, InputError, ModelError
+from .head import METADATA_KEY as HEAD_METADATA_KEY
+from .head import YoloV5Head
 from .progress import Progress, no_progress
 from .variants import Int8Flavour
 
@@ -51,7 +53,30 @@ def export_legacy(pt: Path, out: Path, imgsz: int) -> None:
             output_names=["output0"],
             do_constant_folding=True,
         )
-    _set_metadata(out, {"names": json.dumps(ckpt.names), "stride": str(ckpt.stride), "source": pt.name})
+    meta = {"names": json.dumps(ckpt.names), "stride": str(ckpt.stride), "source": pt.name}
+    head = _legacy_head(ckpt, out)
+    if head is not None:
+        meta[HEAD_METADATA_KEY] = head.to_json()
+    _set_metadata(out, meta)
+
+
+def _legacy_head(ckpt: object, onnx_path: Path) -> YoloV5Head | None:
+    """The Detect head's conv outputs, strides and pixel anchors, for the decode outside the graph.
+
+    The TorchScript exporter names the head's convs ``/model.<i>/m.<level>/Conv``; if this export
+    named them otherwise, no metadata is written and the file simply runs whole.
+    """
+    import onnx
+
+    layers = ckpt.model.model  # type: ignore[attr-defined]
+    detect = layers[-1]
+    names = [f"/model.{len(layers) - 1}/m.{i}/Conv_output_0" for i in range(detect.nl)]
+    produced = {o for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "Conv" for o in n.output}
+    if not all(n in produced for n in names):
+        return None
+    strides = [float(s) for s in detect.stride]
+    anchors = (detect.anchors.detach().float() * detect.stride.view(-1, 1, 1).float()).numpy()
+    return YoloV5Head(tuple(names), tuple(strides), anchors.astype(np.float32), int(detect.no))
 
 
 def export_ultralytics(pt: Path, out: Path, imgsz: int) -> None:
@@ -143,6 +168,10 @@ class Int8Options:
     keep_head_float: bool = True  # the Detect head's last convs and decode stay in float
     keep_stem_float: bool = True  # the first conv (3 input channels: slow and lossy in int8) stays float
     reduce_range: bool = True  # cpu flavour: 7-bit weights; u8 x s8 products overflow int16 on AVX2 without VNNI
+    # Calibration ranges: the mean of per-image min/max instead of the extremes of all images (MinMax only).
+    moving_average: bool = False
+    float_nodes: tuple[str, ...] = ()  # node-name prefixes kept in float, e.g. "/model.9/" (SPPF)
+    quantize_silu: bool = True  # False: SiLU (Sigmoid, Mul) stays float between DQ and Q
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -170,6 +199,21 @@ def _float_stem(model: object) -> list[str]:
         if node.op_type in _ACTIVATIONS and frontier.intersection(node.input):
             names.append(node.name)
             frontier.update(node.output)
+    return names
+
+
+def _silu_nodes(model: object) -> list[str]:
+    """The Sigmoid and Mul nodes of every SiLU (``x * sigmoid(x)``)."""
+    nodes = list(model.graph.node)  # type: ignore[attr-defined]
+    sigmoid_of = {n.output[0]: n for n in nodes if n.op_type == "Sigmoid"}
+    names = []
+    for node in nodes:
+        if node.op_type == "Mul" and len(node.input) == 2:
+            for a, b in (node.input, node.input[::-1]):
+                sig = sigmoid_of.get(b)
+                if sig is not None and sig.input[0] == a:
+                    names += [sig.name, node.name]
+                    break
     return names
 
 
@@ -252,6 +296,8 @@ def quantize_int8(
     extra: dict[str, object] = {}
     if options.method is CalibrationMethod.PERCENTILE:
         extra["CalibPercentile"] = options.percentile
+    if options.moving_average and options.method is CalibrationMethod.MINMAX:
+        extra["CalibMovingAverage"] = True
     if options.flavour is Int8Flavour.TRT:
         act_type, op_types = QuantType.QInt8, ["Conv"]
         extra.update(ActivationSymmetric=True, WeightSymmetric=True, QuantizeBias=False)
@@ -271,6 +317,9 @@ def quantize_int8(
         exclude = _float_tail(graph, options.keep_head_float)
         if options.keep_stem_float:
             exclude += _float_stem(graph)
+        exclude += [n.name for n in graph.graph.node if n.name.startswith(tuple(options.float_nodes))]
+        if not options.quantize_silu:
+            exclude += _silu_nodes(graph)
         try:
             quantize_static(
                 str(prepared),

@@ -22,6 +22,7 @@ class VariantEval:
     accuracy: MapResult
     latency: LatencyStats  # end to end per image (letterbox + inference + NMS at eval settings)
     agreement: Agreement | None  # vs the reference, at the display thresholds; None for the reference
+    batch_size: int = 1  # images per runtime call; inference latency is the batch's, divided by its size
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -31,6 +32,7 @@ class VariantEval:
             "images": self.accuracy.images,
             "instances": self.accuracy.instances,
             "latency_ms": self.latency.to_dict(),
+            "batch_size": self.batch_size,
             "agreement_vs_fp32": self.agreement.to_dict() if self.agreement else None,
         }
 
@@ -42,14 +44,20 @@ def evaluate(
     reference: Detector | None = None,
     display_params: PostParams | None = None,
     progress: Progress = no_progress,
+    batch_size: int = 1,
 ) -> list[VariantEval]:
     """Each image is decoded once and run through every detector (interleaved, so all see the same load).
+
+    ``batch_size`` > 1 runs that many images per runtime call on backends that take batches (the
+    others run them one by one); mAP is the same, latency per image is the batch's share.
 
     ``reference`` (usually ``ort:fp32``) is the baseline for agreement; it may be one of ``detectors``.
     Agreement is measured at ``display_params`` (what a user sees, conf 0.25), mAP at val.py's settings.
     """
     if not dataset.items:
         raise InputError(f"dataset {dataset.root} has no images to evaluate")
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
     display_params = display_params or PostParams()
     runs = list(detectors)
     if reference is not None and reference not in runs:
@@ -57,22 +65,27 @@ def evaluate(
     maps = {id(d): MapAccumulator() for d in runs}
     lat: dict[int, list[float]] = {id(d): [] for d in runs}
     shown: dict[int, list[Detections]] = {id(d): [] for d in runs}
+    # Candidates below both thresholds can never count: the decode may drop them (core.head).
+    min_conf = min(EVAL_PARAMS.conf, display_params.conf)
     n = len(dataset.items)
-    for k, item in enumerate(dataset.items):
-        try:
-            image = load_image(item.image)
-        except InputError:
-            dataset.report.unreadable_images.append(item.image.name)
-            continue
-        h, w = image.shape[:2]
+    for start in range(0, n, batch_size):
+        chunk = []
+        for item in dataset.items[start : start + batch_size]:
+            try:
+                chunk.append((item, load_image(item.image)))
+            except InputError:
+                dataset.report.unreadable_images.append(item.image.name)
+        images = [image for _, image in chunk]
         for det in runs:
-            raw = det.infer_raw(image)
-            dets, post_ms = det.postprocess(raw, EVAL_PARAMS)
-            lat[id(det)].append(raw.preprocess_ms + raw.inference_ms + post_ms)
-            maps[id(det)].add(dets, item.labels, w, h)
-            if reference is not None:
-                shown[id(det)].append(det.postprocess(raw, display_params)[0])
-        progress((k + 1) / n, f"evaluated {k + 1}/{n} images")
+            for (item, image), raw in zip(chunk, det.infer_raw_batch(images, min_conf), strict=True):
+                h, w = image.shape[:2]
+                dets, post_ms = det.postprocess(raw, EVAL_PARAMS)
+                lat[id(det)].append(raw.preprocess_ms + raw.inference_ms + post_ms)
+                maps[id(det)].add(dets, item.labels, w, h)
+                if reference is not None:
+                    shown[id(det)].append(det.postprocess(raw, display_params)[0])
+        done = min(start + batch_size, n)
+        progress(done / n, f"evaluated {done}/{n} images")
     out = []
     for det in detectors:
         agree = None
@@ -82,7 +95,11 @@ def evaluate(
             )
         out.append(
             VariantEval(
-                str(det.variant), maps[id(det)].result(det.names), LatencyStats.from_samples(lat[id(det)]), agree
+                str(det.variant),
+                maps[id(det)].result(det.names),
+                LatencyStats.from_samples(lat[id(det)]),
+                agree,
+                batch_size,
             )
         )
     return out

@@ -2,20 +2,25 @@
 
 A ``.pt`` file is a pickle. ``torch.load(weights_only=True)`` only rebuilds tensors and the classes
 we allow by name; the legacy names (``models.common.Conv``, ``models.yolo.Detect``...) are mapped to
-attribute-compatible blocks from ``ultralytics.nn.modules`` and to the two small classes below, so
-nothing from the file is ever imported or run. Anything else in the pickle is refused.
+attribute-compatible blocks from ``ultralytics.nn.modules`` and to the two small classes of
+:mod:`core._legacy_modules`, so nothing from the file is ever imported or run. Anything else in the
+pickle is refused.
+
+torch is imported only by :func:`load_legacy`: :func:`checkpoint_globals` reads the pickle's class
+names with the standard library, so telling checkpoint kinds apart costs no torch import.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import pickletools
+import zipfile
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError, UnsafeModelError
+
+if TYPE_CHECKING:
+    from ._legacy_modules import LegacyCheckpoint, LegacyDetect, LegacyModel
 
 # Legacy block names that ultralytics re-implements with the same attributes (cv1, cv2, m, ...).
 _COMMON_BLOCKS = (
@@ -35,116 +40,120 @@ _COMMON_BLOCKS = (
     "Concat",
 )
 
-_TORCH_MODULES = (
-    nn.Sequential,
-    nn.ModuleList,
-    nn.Conv2d,
-    nn.BatchNorm2d,
-    nn.SiLU,
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.Hardswish,
-    nn.Identity,
-    nn.Upsample,
-    nn.MaxPool2d,
+# torch.nn classes a legacy checkpoint may hold (names, so this module needs no torch).
+_TORCH_MODULE_NAMES = (
+    "Sequential",
+    "ModuleList",
+    "Conv2d",
+    "BatchNorm2d",
+    "SiLU",
+    "ReLU",
+    "LeakyReLU",
+    "Hardswish",
+    "Identity",
+    "Upsample",
+    "MaxPool2d",
 )
 
 # Namespaces that mark a checkpoint as written by the ultralytics package (YOLOv5u, v8, 11...).
 ULTRALYTICS_PREFIX = "ultralytics."
 
-
-class LegacyModel(nn.Module):
-    """Stands in for ``models.yolo.Model`` / ``DetectionModel``: routes each layer's inputs by ``f``."""
-
-    model: nn.Sequential
-    save: list[int]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs: list[torch.Tensor | None] = []
-        for m in self.model:
-            if m.f != -1:
-                x = outputs[m.f] if isinstance(m.f, int) else [x if j == -1 else outputs[j] for j in m.f]
-            x = m(x)
-            outputs.append(x if m.i in self.save else None)
-        return x
+_LAZY = ("LegacyModel", "LegacyDetect", "LegacyCheckpoint")
 
 
-class LegacyDetect(nn.Module):
-    """Stands in for ``models.yolo.Detect``: 1x1 convs, then the anchor-grid decode to pixels.
+def __getattr__(name: str) -> Any:
+    """The torch-based classes, imported on first use (PEP 562)."""
+    if name in _LAZY:
+        from . import _legacy_modules
 
-    Output ``[batch, anchors*cells, 5 + nc]`` with xywh in input pixels, objectness and class scores
-    after sigmoid: exactly what YOLOv5's own ONNX export produces.
-    """
-
-    nc: int
-    nl: int
-    na: int
-    no: int
-    anchors: torch.Tensor  # (nl, na, 2) in grid units
-    stride: torch.Tensor
-    m: nn.ModuleList
-
-    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
-        z = []
-        for i in range(self.nl):
-            p = self.m[i](xs[i])
-            bs, _, ny, nx = p.shape
-            p = p.view(bs, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous()
-            grid, anchor_grid = self._make_grid(nx, ny, i, p.dtype)
-            y = p.sigmoid()
-            xy, wh, conf = y.split((2, 2, self.no - 4), 4)
-            xy = (xy * 2 - 0.5 + grid) * self.stride[i]
-            wh = (wh * 2) ** 2 * anchor_grid
-            z.append(torch.cat((xy, wh, conf), 4).view(bs, -1, self.no))
-        return torch.cat(z, 1)
-
-    def _make_grid(self, nx: int, ny: int, i: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        yv, xv = torch.meshgrid(torch.arange(ny), torch.arange(nx), indexing="ij")
-        grid = torch.stack((xv, yv), 2).expand(1, self.na, ny, nx, 2).to(dtype)
-        anchor_grid = (self.anchors[i] * self.stride[i]).view(1, self.na, 1, 1, 2).expand(1, self.na, ny, nx, 2)
-        return grid, anchor_grid.to(dtype)
+        return getattr(_legacy_modules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass(frozen=True)
-class LegacyCheckpoint:
-    model: LegacyModel
-    names: list[str]
-    stride: int  # the largest stride: input sides must be multiples of it
+def _torch_modules() -> list[Any]:
+    from torch import nn
+
+    return [getattr(nn, n) for n in _TORCH_MODULE_NAMES]
 
 
 def _safe_globals() -> list[Any]:
     import ultralytics.nn.modules as um  # the blocks the legacy names map to
 
+    from ._legacy_modules import LegacyDetect, LegacyModel
+
     pairs: list[Any] = [(getattr(um, n), f"models.common.{n}") for n in _COMMON_BLOCKS]
     pairs += [(LegacyModel, "models.yolo.Model"), (LegacyModel, "models.yolo.DetectionModel")]
     pairs += [(LegacyDetect, "models.yolo.Detect")]
-    pairs += list(_TORCH_MODULES)
+    pairs += _torch_modules()
     pairs += [set]
     return pairs
 
 
 def checkpoint_globals(path: Path) -> list[str]:
-    """Names of the classes/functions the pickle would import; read without unpickling."""
+    """Names of the classes/functions the pickle would import (torch's own and ``collections`` left out),
+    read from its opcodes without unpickling and without importing torch."""
     try:
-        return list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-    except Exception as exc:  # not a zip/pickle torch file at all
+        with zipfile.ZipFile(path) as zf:  # torch.save's format: a zip holding <name>/data.pkl
+            member = next(n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl"))
+            data = zf.read(member)
+        found = _pickle_globals(data)
+    except StopIteration:
+        raise ModelError(f"{path.name}: not a readable PyTorch checkpoint (no data.pkl in the archive)") from None
+    except Exception as exc:  # not a zip, or not a pickle inside
         raise ModelError(f"{path.name}: not a readable PyTorch checkpoint ({exc})") from exc
+    return sorted(g for g in found if not g.startswith(("torch.", "collections.")))
+
+
+def _pickle_globals(data: bytes) -> set[str]:
+    """Every ``module.name`` a pickle's GLOBAL / STACK_GLOBAL opcodes reference (a static read)."""
+    found: set[str] = set()
+    memo: dict[int, str | None] = {}
+    pushed: list[str | None] = []  # what the last opcodes pushed: strings, or None for anything else
+    for op, arg, _ in pickletools.genops(data):
+        name = op.name
+        if name == "GLOBAL":
+            module, _, attr = str(arg).partition(" ")
+            found.add(f"{module}.{attr}")
+            pushed.append(None)
+        elif name == "STACK_GLOBAL":
+            if len(pushed) >= 2 and pushed[-2] is not None and pushed[-1] is not None:
+                found.add(f"{pushed[-2]}.{pushed[-1]}")
+            pushed.append(None)
+        elif "UNICODE" in name or "STRING" in name:
+            pushed.append(str(arg))
+        elif name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1] if pushed else None
+        elif name.endswith("PUT"):
+            memo[int(arg)] = pushed[-1] if pushed else None
+        elif name.endswith("GET"):
+            pushed.append(memo.get(int(arg)))
+        else:
+            pushed.append(None)
+    return found
 
 
 def load_legacy(path: Path) -> LegacyCheckpoint:
     """Load a legacy YOLOv5 detection checkpoint with ``weights_only=True`` and allow-listed classes."""
+    import torch
+    from torch import nn
+
+    from ._legacy_modules import LegacyCheckpoint, LegacyDetect, LegacyModel
+
     allowed = _safe_globals()
     try:
         with torch.serialization.safe_globals(allowed):
             ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        needed = set(checkpoint_globals(path))
+        try:  # torch's static read: leaves out everything torch itself allows
+            needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+        except Exception:
+            needed = set(checkpoint_globals(path))
         known = {f"models.common.{n}" for n in _COMMON_BLOCKS} | {
             "models.yolo.Model",
             "models.yolo.DetectionModel",
             "models.yolo.Detect",
         }
-        known |= {f"{c.__module__}.{c.__qualname__}" for c in _TORCH_MODULES}
+        known |= {f"{c.__module__}.{c.__qualname__}" for c in _torch_modules()}
         refused = sorted(g for g in needed if g not in known and not g.startswith(("torch.", "collections.")))
         if refused:
             raise UnsafeModelError(
@@ -171,4 +180,23 @@ def load_legacy(path: Path) -> LegacyCheckpoint:
         names = [names[k] for k in sorted(names)]
     if not names or len(names) != detect.nc:
         names = [f"class{i}" for i in range(detect.nc)]
-    return LegacyCheckpoint(model=model, names=[str(n) for n in names], stride=int(detect.stride.max()))
+    stride = _dry_run(model, detect, path.name)
+    return LegacyCheckpoint(model=model, names=[str(n) for n in names], stride=stride)
+
+
+def _dry_run(model: LegacyModel, detect: LegacyDetect, name: str) -> int:
+    """Run the model once on a tiny input: a checkpoint whose layers do not fit together (edited or
+    damaged weights) is refused here with one message, not deep inside the ONNX export."""
+    import torch
+
+    try:
+        stride = int(detect.stride.max())
+        side = 2 * stride
+        with torch.no_grad():
+            out = model(torch.zeros(1, 3, side, side))
+        cells = sum(detect.na * (side // int(s)) ** 2 for s in detect.stride)
+        if tuple(out.shape) != (1, cells, detect.nc + 5):
+            raise ValueError(f"output shape {tuple(out.shape)}, expected {(1, cells, detect.nc + 5)}")
+    except Exception as exc:
+        raise ModelError(f"{name}: the checkpoint's layers do not fit together, it cannot run ({exc})") from exc
+    return stride

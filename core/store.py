@@ -17,7 +17,8 @@ from .progress import Progress, no_progress, scaled
 from .sources import ModelInfo, ModelSource, SourceKind, inspect_onnx
 from .variants import Artefact, Int8Flavour, Variant
 
-CONVERTER_VERSION = "1"  # bump when a conversion step changes its output, to invalidate caches
+# Bump when a conversion step changes its output, to invalidate caches. 2: the Detect head metadata (core.head).
+CONVERTER_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ModelStore:
     def __post_init__(self) -> None:
         self.cache_root = Path(self.cache_root)
         self._info: ModelInfo | None = None
+        self._calib_memo: tuple[tuple[tuple[str, int, int], ...], str] | None = None
         if self.imgsz is not None and (self.imgsz < 32 or self.imgsz % 32):
             raise InputError(f"image size must be a positive multiple of 32, got {self.imgsz}")
 
@@ -87,9 +89,18 @@ class ModelStore:
             )
         return convert.list_images(Path(self.calib_dir))[: self.int8.max_images]
 
+    def _calib_digest(self, files: list[Path]) -> str:
+        """The calibration set's content hash, recomputed only when a file's size or mtime changes: pages
+        name the INT8 artefact on every rerun, and hashing a few hundred images each time shows."""
+        stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+        if self._calib_memo is None or self._calib_memo[0] != stamp:
+            digest = hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()
+            self._calib_memo = (stamp, digest)
+        return self._calib_memo[1]
+
     def _int8_key(self, flavour: Int8Flavour) -> str:
         files = self._calib_files()
-        calib = hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()
+        calib = self._calib_digest(files)
         opts = asdict(self.int8) | {"flavour": flavour.value}
         return sha256_text(CONVERTER_VERSION, sorted(opts.items()), calib)[:12]
 
@@ -127,13 +138,14 @@ class ModelStore:
         """The file for ``artefact``, built (with its inputs) if missing or damaged."""
         if artefact is Artefact.ONNX_FP32:
             return self.fp32(progress)
-        fp32 = self.fp32(lambda f, m: progress(0.1 * f, m))
-        target = self.path_for(artefact)
+        target = self.path_for(artefact)  # first: INT8 without calibration images fails before any work
+        fp32 = self.fp32(scaled(progress, 0.0, 0.1))
+        step = scaled(progress, 0.1, 1.0)  # the conversion itself: 10..100 %
         meta: dict[str, object] = {"from": str(fp32), "from_sha256": sha256_file(fp32)}
         if artefact is Artefact.ONNX_FP16:
 
             def build(tmp: Path) -> None:
-                progress(0.3, "converting to FP16")
+                step(0.2, "converting to FP16")
                 convert.to_fp16(fp32, tmp)
 
         else:
@@ -144,7 +156,7 @@ class ModelStore:
             meta.update(calibration=[*[f.name for f in files][:5], "..."], options=asdict(options))
 
             def build(tmp: Path) -> None:
-                convert.quantize_int8(fp32, tmp, files, options, self.input_hw, progress)
+                convert.quantize_int8(fp32, tmp, files, options, self.input_hw, step)
 
         cached_build(target, build, meta)
         progress(1.0, f"{artefact.value} ready")

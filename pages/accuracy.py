@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.accuracy import load_dataset
-from core.archive import extract_zip
+from core.archive import MAX_UNPACKED_BYTES, extract_zip
 from core.errors import CoreError
 from core.evaluation import evaluate
 from core.metrics import pareto_front
@@ -42,7 +42,12 @@ elif source == "Folder path":
     typed = st.text_input("Folder on the server", placeholder="/data/my-val-set", key="acc:path")
     root = Path(typed).expanduser() if typed else None
 else:
-    up = st.file_uploader("Zip with images/ and labels/", type=["zip"], key="acc:zip")
+    up = st.file_uploader(
+        f"Zip with images/ and labels/ (up to {common.MAX_UPLOAD_MB} MB; unpacked at most "
+        f"{MAX_UNPACKED_BYTES / 2**30:.0f} GB)",
+        type=["zip"],
+        key="acc:zip",
+    )
     if up is not None:
         key = common.digest(up.getvalue())
         target = common.session_dir() / f"dataset-{key}"
@@ -62,7 +67,7 @@ if not variants:
     st.info("Tick at least one variant.")
     st.stop()
 try:
-    dataset = load_dataset(root, max_images)
+    dataset = load_dataset(root, max_images, num_classes=len(store.info().names))
 except CoreError as exc:
     st.error(str(exc))
     st.stop()
@@ -78,6 +83,11 @@ if st.button("Evaluate", type="primary"):
         detectors[: len(variants)], dataset, reference=detectors[needed.index(REFERENCE)], progress=update
     )
     bar.empty()
+    if not any(r.accuracy.images for r in results):
+        st.session_state.pop("acc:results", None)
+        shown = ", ".join(dataset.report.unreadable_images[:5])
+        st.error(f"None of the {len(dataset.items)} images of {root.name} could be read ({shown}); nothing to score.")
+        st.stop()
     st.session_state["acc:results"] = (results, dataset.report, store.source.name, store.input_size, str(root))
 
 if "acc:results" not in st.session_state:

@@ -7,9 +7,15 @@ Nothing here computes a number: that is core's job.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
+import shutil
 import tempfile
 import threading
+import time
+import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +83,21 @@ def _store(spec: str, imgsz: int, calib_dir: str, trust: bool, cache_root: str) 
     return store
 
 
+def load_store(choice: ModelChoice, imgsz: int | None = None) -> ModelStore:
+    """The store of ``choice``, loaded once per process and checked usable; raises CoreError if not.
+
+    Anything else a damaged model file makes the converters raise becomes a CoreError too: a file a
+    user gave must never surface as a traceback."""
+    try:
+        store = _store(choice.spec, imgsz or choice.imgsz, choice.calib_dir, choice.trust, str(cache_dir()))
+        _ = store.input_size  # a fixed-size ONNX refuses another size here
+        return store
+    except CoreError:
+        raise
+    except Exception as exc:
+        raise CoreError(f"{choice.label}: cannot be converted ({type(exc).__name__}: {exc})") from exc
+
+
 def active_store(show_errors: bool = True, imgsz: int | None = None) -> ModelStore | None:
     """The store of the active model (at ``imgsz`` if given), loaded once per process.
 
@@ -84,9 +105,7 @@ def active_store(show_errors: bool = True, imgsz: int | None = None) -> ModelSto
     c = model_choice()
     try:
         with st.spinner(f"Preparing {c.label} (first time: export to ONNX)…"):
-            store = _store(c.spec, imgsz or c.imgsz, c.calib_dir, c.trust, str(cache_dir()))
-            _ = store.input_size  # a fixed-size ONNX refuses another size here
-            return store
+            return load_store(c, imgsz)
     except CoreError as exc:
         if show_errors:
             st.error(f"Model {c.label!r} cannot be used: {exc}")
@@ -118,13 +137,17 @@ class _Pool:
             return self._detectors[key]
 
     def loaded(self) -> list[str]:
-        return [str(k[3]) for k in self._detectors]
+        with self._lock:
+            return [str(k[3]) for k in self._detectors]
 
     def drop(self, store: ModelStore) -> None:
-        """Forget (and close) the detectors of ``store``, e.g. after its cache was cleared."""
+        """Forget the detectors of ``store``, e.g. after its cache was cleared.
+
+        Not closed here: another session may be running one right now (a video job); each is freed when
+        the last session holding it lets go."""
         with self._lock:
             for key in [k for k in self._detectors if k[0] == str(store.directory)]:
-                self._detectors.pop(key).close()
+                del self._detectors[key]
 
 
 def forget_detectors(store: ModelStore) -> None:
@@ -257,11 +280,163 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def safe_name(name: str, limit: int = 80) -> str:
+    """A user-given file name made safe to put in a path: last component only, no odd characters."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("\\", "/").rsplit("/", 1)[-1]).lstrip(".")
+    stem, dot, ext = base.rpartition(".")
+    if dot and len(ext) <= 8:
+        return f"{stem[: limit - len(ext) - 1]}.{ext}" if stem else f"file.{ext}"
+    return base[:limit] or "file"
+
+
+# Temporary files of each browser session live in <tmp>/yololab-<server pid>/<session id>/. Two layers
+# remove them: the folder's owner in st.session_state deletes it when Streamlit drops the session
+# state, and a janitor thread deletes the folders of sessions the server no longer knows (tab closed,
+# connection lost) after a grace period, first stopping their video jobs. Streamlit keeps a
+# disconnected session for 2 minutes in case it reconnects; the default grace is longer than that.
+ENV_SESSION_GRACE = "YOLOLAB_SESSION_GRACE"  # seconds a session that went away keeps its files (default 300)
+ENV_JANITOR_EVERY = "YOLOLAB_JANITOR_SECONDS"  # how often the janitor looks (default 30)
+SESSIONS_PREFIX = "yololab-"
+_SEP = "--"  # <session id>--<owner>: a session's folder name
+
+
+def sessions_root(pid: int | None = None) -> Path:
+    return Path(tempfile.gettempdir()) / f"{SESSIONS_PREFIX}{pid or os.getpid()}"
+
+
+def _session_alive(session_id: str) -> bool:
+    """Does the Streamlit server still know this session? True when there is no server (AppTest, scripts)."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return True
+    return Runtime.instance().is_active_session(session_id)
+
+
+class _SessionDir:
+    """Owns one session's folder (kept in st.session_state): removed when the session state is collected."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(path), True)
+
+    def release(self) -> None:
+        """Give up ownership without deleting (the folder is being handed to a new owner)."""
+        self._finalizer.detach()
+
+
+class Janitor:
+    """Removes the temporary folders of sessions that ended, on a daemon thread; one per server process.
+
+    ``alive(session_id)`` says whether a session is still there; a folder whose session has been gone
+    for ``grace`` seconds is deleted, once the video jobs started from that session have stopped.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        grace: float,
+        every: float | None,
+        alive: Callable[[str], bool] = _session_alive,
+    ) -> None:
+        self.root = root
+        self.grace = grace
+        self.alive = alive
+        self._lock = threading.Lock()
+        self._jobs: dict[str, list[VideoJob]] = {}
+        self._gone_since: dict[str, float] = {}
+        self.removed: list[str] = []  # session ids whose folder was removed (for tests and logs)
+        self.root.mkdir(parents=True, exist_ok=True)
+        _remove_dead_servers_folders()
+        if every:
+            threading.Thread(target=self._loop, args=(every,), name="yololab-janitor", daemon=True).start()
+
+    def track(self, session_id: str, job: VideoJob) -> None:
+        with self._lock:
+            self._jobs.setdefault(session_id, []).append(job)
+
+    def _loop(self, every: float) -> None:
+        while True:
+            time.sleep(every)
+            try:
+                self.sweep()
+            except Exception:  # a janitor never takes the server down; it tries again next time
+                logging.getLogger(__name__).exception("session janitor")
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """One pass; returns the session ids whose folders were removed."""
+        now = time.monotonic() if now is None else now
+        removed = []
+        with self._lock:
+            folders: dict[str, list[Path]] = {}
+            for p in self.root.iterdir():
+                if p.is_dir():
+                    folders.setdefault(p.name.rsplit(_SEP, 1)[0], []).append(p)
+            for sid in sorted(folders.keys() | self._jobs.keys()):
+                if self.alive(sid):
+                    self._gone_since.pop(sid, None)
+                    continue
+                if now - self._gone_since.setdefault(sid, now) < self.grace:
+                    continue
+                jobs = self._jobs.get(sid, [])
+                for job in jobs:
+                    job.stop()  # nobody is watching: stop at the next frame
+                if any(job.running for job in jobs):
+                    continue  # its output is still open: remove the folder next time
+                for p in folders.get(sid, []):
+                    shutil.rmtree(p, ignore_errors=True)
+                self._jobs.pop(sid, None)
+                self._gone_since.pop(sid, None)
+                removed.append(sid)
+        self.removed += removed
+        return removed
+
+
+def _remove_dead_servers_folders() -> None:
+    """Folders left by server processes that no longer exist (killed, crashed)."""
+    import psutil
+
+    for p in Path(tempfile.gettempdir()).glob(f"{SESSIONS_PREFIX}*"):
+        pid = p.name[len(SESSIONS_PREFIX) :]
+        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+@st.cache_resource(show_spinner=False)
+def janitor() -> Janitor:
+    return Janitor(
+        sessions_root(),
+        grace=float(os.environ.get(ENV_SESSION_GRACE, "300")),
+        every=float(os.environ.get(ENV_JANITOR_EVERY, "30")),
+    )
+
+
+def session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if "session_id" not in st.session_state:
+        st.session_state.session_id = ctx.session_id if ctx is not None else uuid.uuid4().hex
+    sid: str = st.session_state.session_id
+    return sid
+
+
 def session_dir() -> Path:
-    """A temporary folder for this browser session's uploads; deleted when the session ends."""
-    if "tmpdir" not in st.session_state:
-        st.session_state.tmpdir = tempfile.TemporaryDirectory(prefix="yololab-session-")
-    return Path(st.session_state.tmpdir.name)
+    """A temporary folder for this browser session's uploads and results; removed when the session ends."""
+    owner: _SessionDir | None = st.session_state.get("tmpdir")
+    if owner is None or not owner.path.is_dir():  # first use, or removed while the session was away
+        if owner is not None:
+            owner.release()
+        # unique per owner: a folder is only ever deleted by the owner that made it (or the janitor)
+        owner = _SessionDir(janitor().root / f"{safe_name(session_id())}{_SEP}{uuid.uuid4().hex[:8]}")
+        st.session_state.tmpdir = owner
+    return owner.path
+
+
+def track_job(job: VideoJob) -> None:
+    """Let the janitor stop ``job`` if its session goes away."""
+    janitor().track(safe_name(session_id()), job)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,10 +494,11 @@ class VideoJob:
             self.result = process_video(
                 path, detectors, params, output, max_frames, self._on_frame, self._stop.is_set, name=self.name
             )
-        except CoreError as exc:
-            self.error = str(exc)
+        except CoreError as exc:  # core's messages about a file start with its name
+            text = str(exc)
+            self.error = text if text.startswith(f"{self.name}: ") else f"{self.name}: {text}"
         except Exception as exc:  # shown on the page; the app keeps running
-            self.error = f"unexpected {type(exc).__name__}: {exc}"
+            self.error = f"{self.name}: unexpected {type(exc).__name__}: {exc}"
         finally:
             self.rss_end_mb = psutil.Process().memory_info().rss / 2**20
 

@@ -36,6 +36,9 @@ decoded: dict[str, tuple[str, np.ndarray]] = st.session_state.setdefault("img:de
 images: list[tuple[str, str, np.ndarray]] = []
 for name, data in sources:
     key = common.digest(data)
+    if any(k == key for k, _, _ in images):
+        st.caption(f"{name} is the same picture as {decoded[key][0]}; shown once.")
+        continue
     if key not in decoded:
         try:
             decoded[key] = (name, load_image(data, name))

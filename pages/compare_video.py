@@ -10,9 +10,10 @@ import streamlit as st
 from PIL import Image
 
 from core.config import cache_dir
+from core.errors import InputError
 from core.metrics import LatencyStats
 from core.samples import demo_video, sample_videos
-from core.video import VIDEO_TYPES
+from core.video import VIDEO_TYPES, probe
 from pages import common
 
 # While a clip runs the page redraws the frame every POLL_SECONDS and the chart every CHART_EVERY polls.
@@ -79,9 +80,15 @@ if start:
         st.warning("Tick at least one variant.")
         st.stop()
     if upload is not None:
-        path = common.session_dir() / f"upload-{uuid.uuid4().hex[:8]}-{upload.name}"
+        path = common.session_dir() / f"upload-{uuid.uuid4().hex[:8]}-{common.safe_name(upload.name)}"
         path.write_bytes(upload.getvalue())
         name = upload.name
+        try:  # a file that is no video (empty, cut off before its index, audio only...) is named at once
+            probe(path, name=name)
+        except InputError as exc:
+            path.unlink(missing_ok=True)
+            st.error(str(exc))
+            st.stop()
     elif sample in samples:
         path, name = samples[sample], sample
     else:
@@ -93,6 +100,7 @@ if start:
         st.stop()
     output = common.session_dir() / f"compare-{uuid.uuid4().hex[:8]}.mp4"
     job = common.VideoJob(path, name, detectors, params, output, int(max_frames) or None)
+    common.track_job(job)  # stopped if this session goes away
     st.session_state["vid:job"] = job
 
 if job is None:
@@ -128,7 +136,7 @@ if job.running:
 
 # -- finished -----------------------------------------------------------------------------------------
 if job.error:
-    st.error(f"{job.name}: {job.error}")
+    st.error(job.error)
     st.stop()
 run = job.result
 _, latency = job.snapshot()
@@ -137,16 +145,18 @@ if run.stopped:
 if run.damage:
     st.warning(f"{job.name}: {run.damage}")
 st.subheader(f"{job.name}: {run.frames} frames at {run.fps_processed:.1f} fps processed")
-if run.output is not None:
-    video_bytes = run.output.read_bytes()
+video_bytes = run.output.read_bytes() if run.output is not None and run.output.is_file() else None
+if video_bytes is not None:
     st.video(video_bytes, format="video/mp4")
+elif run.output is not None:
+    st.info("The result video was removed with this session's temporary files; press Start to make it again.")
 table = stats_table(latency)
 st.dataframe(table, hide_index=True, width="stretch")
 fig = latency_figure(latency)
 st.plotly_chart(fig, key="vid:final")
 st.caption(f"Server memory (RSS): {job.rss_start_mb:.0f} MB at start, {job.rss_end_mb:.0f} MB at the end.")
 d1, d2 = st.columns(2)
-if run.output is not None:
+if video_bytes is not None:
     d1.download_button("Download the video (MP4)", video_bytes, f"compare-{job.name}.mp4", "video/mp4")
 d2.download_button("Per-frame latencies (CSV)", run.csv_text(), f"latency-{job.name}.csv", "text/csv")
 common.report_put(

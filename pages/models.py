@@ -29,7 +29,7 @@ elif kind == kinds[1]:
         f"Model file (.pt, .onnx; up to {common.MAX_UPLOAD_MB} MB)", type=["pt", "pth", "onnx"], key="models:upload"
     )
     if up is not None:
-        path = common.session_dir() / "models" / f"{common.digest(up.getvalue())}-{up.name}"
+        path = common.session_dir() / "models" / f"{common.digest(up.getvalue())}-{common.safe_name(up.name)}"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             path.write_bytes(up.getvalue())
@@ -51,14 +51,20 @@ calib = c3.text_input(
 )
 
 if st.button("Use this model", type="primary", disabled=not spec):
+    # The new model becomes the active one only once it has loaded: a file that is unsafe, damaged or
+    # not a detector is refused here with the reason, and every page keeps working with the old one.
     try:
         source = resolve_model(spec, trust=trust)  # checks the file and the trust gate before anything loads
         if calib and not Path(calib).is_dir():
             raise CoreError(f"calibration folder {calib} does not exist")
+        choice = common.ModelChoice(spec, int(imgsz), calib, trust, int(threads))
+        with st.spinner(f"Checking {source.path.name} (first time: export to ONNX)…"):
+            common.load_store(choice)
     except CoreError as exc:
         st.error(str(exc))
+        st.caption(f"The active model is still `{current.label}`.")
     else:
-        common.set_model_choice(common.ModelChoice(spec, int(imgsz), calib, trust, int(threads)))
+        common.set_model_choice(choice)
         st.success(f"Using {source.path.name} ({source.kind.value}).")
 
 store = common.active_store()

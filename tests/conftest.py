@@ -84,3 +84,13 @@ def detectors(store):
     yield opened
     for d in opened.values():
         d.close()
+
+
+@pytest.fixture
+def app_env(monkeypatch, yolov5n_pt, calib_dir, val_dir, videos_dir, session_cache):
+    """The environment the app reads at start, pointing at the shared model, sets and clips."""
+    monkeypatch.setenv("YOLOLAB_SAMPLE_VIDEOS", str(videos_dir))
+    monkeypatch.setenv("YOLOLAB_MODEL", str(yolov5n_pt))
+    monkeypatch.setenv("YOLOLAB_CALIB_DIR", str(calib_dir))
+    monkeypatch.setenv("YOLOLAB_EVAL_DATA", str(val_dir))
+    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(session_cache))

@@ -110,3 +110,63 @@ def tiny_classifier_onnx(path: Path) -> Path:
 def random_bytes(path: Path, n: int = 4096, seed: int = 0) -> Path:
     path.write_bytes(np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes())
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile and unusual images (issue 5's matrix): name -> bytes, and what each must give
+
+
+def _encoded(img: object, fmt: str, **kw: object) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)  # type: ignore[attr-defined]
+    return buf.getvalue()
+
+
+def png_bomb(side: int = 30000) -> bytes:
+    """A valid PNG header announcing ``side`` x ``side`` pixels (900 MP at 30000) over a few KB of data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 100_000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def exif_rotated_jpeg(path: Path) -> bytes:
+    """``path`` stored turned a quarter counter-clockwise, with EXIF orientation 6 (show it turned
+    clockwise): a viewer, and load_image, show the original upright picture."""
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return _encoded(img.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=95, exif=exif)
+
+
+def hostile_images(bus_jpg: Path) -> dict[str, tuple[bytes, str | None]]:
+    """Every image case of the matrix: file name -> (bytes, None if it must be detected on, else the
+    words its one-line error must contain)."""
+    from PIL import Image
+
+    bus = Image.open(bus_jpg).convert("RGB")
+    data = bus_jpg.read_bytes()
+    gray16 = Image.fromarray((np.asarray(bus.convert("L"), np.uint16) * 257).astype(np.uint16))
+    return {
+        "zero-bytes.jpg": (b"", "not an image"),
+        "truncated.jpg": (data[: len(data) // 3], "damaged or unreadable image"),
+        "text-file.jpg": (b"these are my holiday notes, not a picture\n" * 20, "not an image"),
+        "bomb-30000x30000.png": (png_bomb(), "50 megapixels"),
+        "one-pixel.png": (_encoded(Image.new("RGB", (1, 1), (200, 10, 10)), "PNG"), None),
+        "strip-4000x1.png": (_encoded(Image.new("RGB", (4000, 1), (90, 90, 90)), "PNG"), None),
+        "grayscale.png": (_encoded(bus.convert("L"), "PNG"), None),
+        "rgba.png": (_encoded(bus.convert("RGBA"), "PNG"), None),
+        "palette.png": (_encoded(bus.quantize(256), "PNG"), None),
+        "sixteen-bit.png": (_encoded(gray16, "PNG"), None),
+        "cmyk.jpg": (_encoded(bus.convert("CMYK"), "JPEG", quality=95), None),
+        "exif-rotated.jpg": (exif_rotated_jpeg(bus_jpg), None),
+    }

@@ -12,15 +12,6 @@ PAGES = ["compare_images", "compare_video", "benchmark", "accuracy", "models", "
 TIMEOUT = 600
 
 
-@pytest.fixture
-def app_env(monkeypatch, yolov5n_pt, calib_dir, val_dir, videos_dir, session_cache):
-    monkeypatch.setenv("YOLOLAB_SAMPLE_VIDEOS", str(videos_dir))
-    monkeypatch.setenv("YOLOLAB_MODEL", str(yolov5n_pt))
-    monkeypatch.setenv("YOLOLAB_CALIB_DIR", str(calib_dir))
-    monkeypatch.setenv("YOLOLAB_EVAL_DATA", str(val_dir))
-    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(session_cache))
-
-
 def page(name: str) -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
 

@@ -67,3 +67,52 @@ def test_compacted_raw_output_gives_the_same_detections_for_higher_thresholds(de
         compact, _ = det.postprocess(small, PostParams(conf=conf))
         np.testing.assert_array_equal(full.xyxy, compact.xyxy)
         np.testing.assert_array_equal(full.class_id, compact.class_id)
+
+
+def _same_detections(a, b, max_dconf=1e-4):
+    """Same boxes as sets (ties in confidence may come out in another order)."""
+    agree = agreement(a, b)
+    assert len(a) == len(b) and agree.matched == len(a) and agree.missed == agree.extra == 0
+    assert agree.mean_abs_dconf < max_dconf and (len(a) == 0 or agree.mean_iou > 0.999)
+
+
+@pytest.mark.parametrize("variant", ["ort:fp32", "ort:int8"])
+def test_the_numpy_box_decode_gives_what_the_whole_graph_gives(detectors, bus_image, variant):
+    import onnxruntime as ort
+
+    from core.detector import RawOutput
+    from core.processing import EVAL_PARAMS, preprocess
+
+    det = detectors[variant]
+    assert det.head is not None and "box decode in numpy" in det.backend.description
+    whole = ort.InferenceSession(str(det.model_path), providers=["CPUExecutionProvider"])  # decode in the graph
+    tensor, lb = preprocess(bus_image, det.input_hw)
+    full = whole.run(None, {whole.get_inputs()[0].name: tensor})[0]
+    every_row = det.infer_raw(bus_image).output  # min_conf 0: all 25200 rows, in the graph's order
+    assert every_row.shape == full.shape
+    np.testing.assert_allclose(every_row, full, rtol=1e-4, atol=2e-3)
+    for params in (PostParams(conf=0.25), EVAL_PARAMS):
+        candidates = det.infer_raw(bus_image, params.conf).output
+        passing = full[:, full[0, :, 4] > params.conf]
+        assert 0 < candidates.shape[1] < full.shape[1]  # only the cells that can pass the threshold ...
+        assert candidates.shape[1] >= passing.shape[1]  # ... and every one of them, in the graph's order
+        kept = candidates[:, candidates[0, :, 4] > params.conf]
+        np.testing.assert_allclose(kept, passing, rtol=1e-4, atol=2e-3)
+    # At 0.25 the detections are the same. (At val.py's 0.001, INT8 scores come in quantized steps and
+    # obj x cls products tie; which tied box NMS keeps then depends on the sigmoid's last bit.)
+    params = PostParams(conf=0.25)
+    _same_detections(
+        det.postprocess(RawOutput(full, lb, 0, 0), params)[0],
+        det.postprocess(det.infer_raw(bus_image, params.conf), params)[0],
+    )
+
+
+def test_a_batch_gives_each_image_its_own_detections(detectors, bus_image):
+    det = detectors["ort:int8"]
+    assert det.max_batch is None  # the cut graph takes any batch
+    images = [bus_image, np.ascontiguousarray(bus_image[::2, ::3]), np.ascontiguousarray(bus_image[:, :400])]
+    batched = det.detect_batch(images)
+    assert len(batched) == 3
+    for image, got in zip(images, batched, strict=True):
+        _same_detections(det.detect(image).detections, got.detections, max_dconf=1e-3)
+        assert got.timings.inference > 0

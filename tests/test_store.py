@@ -109,3 +109,39 @@ def test_custom_class_model_exports_and_runs_with_its_names(yolov5n_pt, tmp_path
 
 def test_int8_flavours_have_distinct_enum_values():
     assert {f.value for f in Int8Flavour} == {"cpu", "trt"}
+
+
+def test_fp32_artefact_keeps_its_decode_and_describes_its_head(store):
+    from core.head import head_from_model
+
+    model = onnx.load(str(store.fp32()))
+    assert [o.name for o in model.graph.output] == ["output0"]  # the file's contract for users and TensorRT
+    head = head_from_model(model)
+    assert head is not None and head.strides == (8.0, 16.0, 32.0) and head.num_outputs == 85
+    np.testing.assert_allclose(head.anchors[0], [[10, 13], [16, 30], [33, 23]])  # YOLOv5's P3 anchors, pixels
+    int8 = head_from_model(onnx.load(str(store.artefact(Artefact.ONNX_INT8_CPU))))
+    assert int8 is not None and int8.outputs == head.outputs
+
+
+def test_running_a_cached_fp32_model_never_imports_torch(store, bus_jpg):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    store.fp32()  # cached before the fresh process starts, as after a first run
+    code = f"""
+import sys
+from pathlib import Path
+from core.images import load_image
+from core.sources import resolve_model
+from core.store import ModelStore
+from core.variants import REFERENCE
+s = ModelStore(resolve_model({str(store.source.path)!r}), cache_root=Path({str(store.cache_root)!r}))
+d = s.open_detector(REFERENCE)
+assert len(d.detect(load_image(Path({str(bus_jpg)!r}))).detections) == 4
+print(sorted(m for m in ("torch", "ultralytics") if m in sys.modules))
+"""
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
