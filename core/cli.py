@@ -344,7 +344,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     variants = parse_variants(args.variants)
     params = _post_params(args)
     store = _store(args)
-    detectors = [_open(store, v, args, in_turn=len(variants) > 1) for v in variants]
+    detectors = [_open(store, v, args, in_turn=True) for v in variants]  # decode/encode threads share the cores
     try:
         with TqdmProgress(f"video {args.video.name}") as bar:
             run = process_video(args.video, detectors, params, args.output, args.max_frames, progress=bar)

@@ -54,6 +54,9 @@ MAX_VARIANTS = 4
 PIPELINE_PRESET = "superfast"
 DECODE_QUEUE = 4  # frames decoded ahead of inference
 ENCODE_QUEUE = 4  # processed frames waiting to be drawn and encoded
+# Niceness of the decode and encode threads (see _background_priority). Not SCHED_IDLE: a thread that can
+# only run on an idle core may hold the GIL while another session's inference keeps both cores busy.
+BACKGROUND_NICE = 19
 # Consecutive packets that fail to decode before a stream is treated as damaged beyond that point.
 _MAX_BAD_PACKETS = 25
 
@@ -587,9 +590,23 @@ def _put(q: queue.Queue[Any], item: object, cancelled: Callable[[], bool]) -> bo
                 return False
 
 
+def _background_priority() -> None:
+    """Lower the calling thread's CPU priority (and of the FFmpeg threads it starts, which inherit it).
+
+    Decoding and encoding share the cores with the inference threads. ONNX Runtime splits each operator
+    evenly over its threads, so a thread that loses its core to the encoder delays the whole operator;
+    at nice 19 the encoder runs mostly in the gaps inference leaves (NMS, letterbox, the
+    Python between calls). The bounded queues keep it from falling behind: when they fill, inference
+    waits and the encoder gets the cores.
+    """
+    with contextlib.suppress(AttributeError, OSError):  # per thread on Linux; elsewhere left as it is
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+
+
 def _decode_worker(
     path: Path, label: str, max_frames: int | None, out: queue.Queue[Any], stop: threading.Event, damage: list[str]
 ) -> None:
+    _background_priority()
     try:
         for frame in _decode(path, label, max_frames, damage):
             if stop.is_set() or not _put(out, frame, stop.is_set):
@@ -612,6 +629,7 @@ class _Encoder(threading.Thread):
     def run(self) -> None:
         import cv2
 
+        _background_priority()
         writer: H264Writer | None = None
         size: tuple[int, int] | None = None
         try:

@@ -160,15 +160,20 @@ def _pool() -> _Pool:
 
 
 def open_detectors(
-    store: ModelStore, variants: Sequence[Variant], threads: int | None = None, in_turn: bool = True
+    store: ModelStore,
+    variants: Sequence[Variant],
+    threads: int | None = None,
+    in_turn: bool = True,
+    beside_other_work: bool = False,
 ) -> list[Detector] | None:
     """Detectors for ``variants``, building artefacts with a progress bar the first time.
 
     ``in_turn``: the variants will alternate call by call (comparisons, video), so CPU threads must not
     spin between calls (see BackendOptions.spin); a benchmark timing one variant at a time passes False.
+    ``beside_other_work``: other threads need the cores between calls (video decode and encode): never spin.
     """
     threads = model_choice().threads if threads is None else threads
-    spin = not in_turn or len(variants) == 1
+    spin = not beside_other_work and (not in_turn or len(variants) == 1)
     out = []
     bar = None
     for i, v in enumerate(variants):

@@ -95,7 +95,7 @@ if start:
         with st.spinner("Making the demo clip…"):
             path = demo_video(cache_dir() / "samples")
         name = path.name
-    detectors = common.open_detectors(store, variants)
+    detectors = common.open_detectors(store, variants, beside_other_work=True)
     if detectors is None:
         st.stop()
     output = common.session_dir() / f"compare-{uuid.uuid4().hex[:8]}.mp4"
