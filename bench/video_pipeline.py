@@ -3,8 +3,9 @@
     .venv/bin/python bench/video_pipeline.py VIDEO --model yolov5n --calib DIR [--variants ort:fp32,ort:int8]
 
 Engine only: every chosen detector's ``detect`` on every frame, frames already decoded in memory (no
-decoding, drawing or encoding), at its fastest thread setting (a single variant spins between calls). Pipeline: ``core.video.process_video`` on the file, writing the
-side-by-side H.264 MP4 and calling a no-op ``on_frame`` (as the dashboard does). Both run the same
+decoding, drawing or encoding), at its fastest thread setting (a single variant spins between calls).
+Pipeline: ``core.video.process_video`` on the file as the CLI and the app run it (sessions that do not
+spin), writing the side-by-side H.264 MP4 and calling a no-op ``on_frame`` (as the dashboard does). Both run the same
 frames, in alternating order over ``--rounds`` rounds so drift in machine load hits both; the ratio is
 the median of each round's pipeline fps / engine fps.
 
@@ -35,6 +36,10 @@ from core.video import PIPELINE_PRESET, engine_only_throughput, iter_frames, pro
 BARS = {"all chosen variants": 0.85, "slowest variant alone": 0.90}
 
 
+def _ignore(update: object) -> None:
+    return None
+
+
 def measure(engine_dets, pipeline_dets, video: Path, frames, rounds: int, preset: str, workdir: Path) -> dict:
     params = PostParams()
     engine, pipeline, ratios = [], [], []
@@ -48,7 +53,7 @@ def measure(engine_dets, pipeline_dets, video: Path, frames, rounds: int, preset
                 got[what] = engine_only_throughput(engine_dets, frames, params).fps
             else:
                 run = process_video(
-                    video, pipeline_dets, params, output=out, max_frames=len(frames), on_frame=lambda u: None, preset=preset
+                    video, pipeline_dets, params, output=out, max_frames=len(frames), on_frame=_ignore, preset=preset
                 )
                 got[what] = run.fps_processed
                 written = probe(out).frame_count

@@ -464,6 +464,8 @@ def report_sections() -> dict[str, ReportSection]:
 class VideoJob:
     """``core.video.process_video`` on a worker thread; the page polls it and draws the latest state."""
 
+    RSS_WARM_FRAMES = 30
+
     def __init__(
         self,
         path: Path,
@@ -485,6 +487,7 @@ class VideoJob:
         self.result: Any = None  # core.video.VideoRun when done
         self.error = ""
         self.rss_start_mb = psutil.Process().memory_info().rss / 2**20
+        self.rss_warm_mb = 0.0  # after RSS_WARM_FRAMES: the runtimes' buffers are allocated by then
         self.rss_end_mb = 0.0
         self.thread = threading.Thread(target=self._run, name=f"video-job-{name}", daemon=True)
         self.thread.start()
@@ -506,8 +509,13 @@ class VideoJob:
             self.error = f"{self.name}: unexpected {type(exc).__name__}: {exc}"
         finally:
             self.rss_end_mb = psutil.Process().memory_info().rss / 2**20
+            self.rss_warm_mb = self.rss_warm_mb or self.rss_end_mb
 
     def _on_frame(self, update: Any) -> None:
+        if update.index + 1 == self.RSS_WARM_FRAMES:
+            import psutil
+
+            self.rss_warm_mb = psutil.Process().memory_info().rss / 2**20
         with self._lock:
             self.latest = update
             for v, ms in update.latency_ms.items():

@@ -154,7 +154,10 @@ table = stats_table(latency)
 st.dataframe(table, hide_index=True, width="stretch")
 fig = latency_figure(latency)
 st.plotly_chart(fig, key="vid:final")
-st.caption(f"Server memory (RSS): {job.rss_start_mb:.0f} MB at start, {job.rss_end_mb:.0f} MB at the end.")
+st.caption(
+    f"Server memory (RSS): {job.rss_start_mb:.0f} MB at start, {job.rss_warm_mb:.0f} MB after "
+    f"{min(job.RSS_WARM_FRAMES, run.frames)} frames (inference buffers allocated), {job.rss_end_mb:.0f} MB at the end."
+)
 d1, d2 = st.columns(2)
 if video_bytes is not None:
     d1.download_button("Download the video (MP4)", video_bytes, f"compare-{job.name}.mp4", "video/mp4")
