@@ -1,6 +1,7 @@
 """The video page under a real browser: throughput vs the engine alone, and server memory over a whole clip.
 
     .venv/bin/python bench/video_app.py --model PT --calib DIR --clip CLIP [--variants ort:fp32,ort:int8]
+        [--loop-to 1000]
 
 1. starts `streamlit run app.py` on loopback, drives Debian's Chromium with Playwright: upload the clip,
    Start, wait for the result video; reads the page's "N frames at X fps processed";
@@ -125,15 +126,32 @@ def engine_alone(args: argparse.Namespace, cache: Path, frames: int) -> dict:
     return {"engine_fps": result.fps, "variant_fps": result.variant_fps}
 
 
+def looped(clip: Path, frames: int, dest: Path) -> Path:
+    """``clip`` played forwards, backwards, forwards... up to ``frames`` frames (a long run from a short clip)."""
+    from core.video import H264Writer, iter_frames, probe
+
+    source = list(iter_frames(clip))
+    info = probe(clip)
+    period = max(2 * len(source) - 2, 1)
+    with H264Writer(dest, info.frame_rate, info.width, info.height, preset="ultrafast") as writer:
+        for i in range(frames):
+            k = i % period
+            writer.write(source[k if k < len(source) else period - k])
+    return dest
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--calib", type=Path, required=True)
     ap.add_argument("--clip", type=Path, required=True)
     ap.add_argument("--variants", default="ort:fp32,ort:int8")
+    ap.add_argument("--loop-to", type=int, help="play the clip forwards and backwards up to this many frames first")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "yololab-bench-cache")
     ap.add_argument("--out", type=Path, default=ROOT / "artifacts" / "video_app.json")
     args = ap.parse_args()
+    if args.loop_to:
+        args.clip = looped(args.clip, args.loop_to, Path(tempfile.mkdtemp()) / f"{args.clip.stem}-{args.loop_to}.mp4")
     app = run_in_browser(args, args.cache_dir)
     engine = engine_alone(args, args.cache_dir, app["frames"])
     out = {**app, **engine, "ratio": app["app_fps"] / engine["engine_fps"], "variants": args.variants}
