@@ -4,6 +4,8 @@ import streamlit as st
 
 from pages import common
 
+common.through_app_navigation()
+
 st.set_page_config(page_title="YOLO Lab", page_icon=":material/center_focus_strong:", layout="wide")
 
 pages = {

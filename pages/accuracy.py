@@ -15,6 +15,8 @@ from core.metrics import pareto_front
 from core.variants import REFERENCE
 from pages import common
 
+common.through_app_navigation()
+
 st.title("Accuracy")
 st.caption(
     "mAP50 and mAP50-95 with YOLOv5 val.py's protocol (conf 0.001, NMS IoU 0.6, 300 detections, 101-point AP), "

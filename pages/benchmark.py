@@ -14,6 +14,8 @@ from core.samples import sample_images
 from core.system import system_info
 from pages import common
 
+common.through_app_navigation()
+
 st.title("Benchmark")
 st.caption(
     "Per-image latency, end to end (letterbox + inference + NMS), measured by the same routine as "

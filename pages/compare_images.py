@@ -12,6 +12,8 @@ from core.metrics import agreement, match_detections
 from core.samples import sample_images
 from pages import common
 
+common.through_app_navigation()
+
 st.title("Compare images")
 st.caption("What each variant detects on the same pictures, how fast, and where it differs from the reference.")
 

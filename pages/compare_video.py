@@ -16,6 +16,8 @@ from core.samples import demo_video, sample_videos
 from core.video import VIDEO_TYPES, probe
 from pages import common
 
+common.through_app_navigation()
+
 # While a clip runs the page redraws the frame every POLL_SECONDS and the chart every CHART_EVERY polls.
 # Each redraw costs the server and, more, the browser (plotly re-renders the whole chart): on a 2-core
 # machine faster redraws take measurable throughput from inference (bench/video_app.py).
@@ -102,6 +104,7 @@ if start:
     job = common.VideoJob(path, name, detectors, params, output, int(max_frames) or None)
     common.track_job(job)  # stopped if this session goes away
     st.session_state["vid:job"] = job
+    st.rerun()  # redraw with the inputs locked (Start disabled) while the job runs
 
 if job is None:
     st.info("Upload a clip or pick a sample, then press **Start**.")

@@ -13,6 +13,8 @@ from core.system import system_info
 from core.variants import Artefact
 from pages import common
 
+common.through_app_navigation()
+
 st.title("Models")
 
 current = common.model_choice()

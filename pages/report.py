@@ -6,6 +6,8 @@ from core.report import render_html
 from core.system import system_info
 from pages import common
 
+common.through_app_navigation()
+
 st.title("Report")
 st.caption(
     "Everything this session produced — images, tables, interactive plots — in one HTML file that opens offline."

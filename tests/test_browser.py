@@ -1,7 +1,8 @@
 """The real thing: `streamlit run` on loopback, driven by Debian's Chromium through Playwright.
 
-Few and meaningful: upload bus.jpg and compare two variants; upload a short clip and watch it
-process into a video the browser plays. Screenshots land in artifacts/screenshots/.
+Few and meaningful: upload a short clip and watch it process into a video the browser plays; upload
+bus.jpg and compare two variants; four sessions at once, one processing a video while three compare
+their own images. Screenshots land in artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -101,27 +102,19 @@ def wait_idle(page, timeout_s: float = 300) -> None:
     )
 
 
+def assert_app_sidebar(page) -> None:
+    """The app's own navigation and sidebar, not Streamlit's listing of the files in pages/."""
+    side = page.locator("[data-testid='stSidebar']")
+    side.get_by_text("Model:").wait_for(timeout=60_000)
+    text = side.inner_text()
+    assert "Compare video" in text and "Setup & share" in text and "common" not in text, text
+
+
 def loaded_images(page) -> int:
     return page.evaluate(
         "() => [...document.querySelectorAll('[data-testid=\"stMain\"] img')]"
         ".filter(i => i.complete && i.naturalWidth > 100).length"
     )
-
-
-def test_upload_bus_compare_two_variants(server, page, bus_jpg):
-    page.goto(server)
-    page.get_by_text("Compare images").first.wait_for(timeout=120_000)
-    wait_idle(page)
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(bus_jpg))
-    page.get_by_text("Differences from ort:fp32").wait_for(timeout=300_000)
-    wait_idle(page)
-    assert loaded_images(page) >= 3  # one annotated image per variant + the diff
-    metrics = page.locator("[data-testid='stMetricValue']").all_inner_texts()
-    assert metrics[0] == "4" and metrics[2] == "4"  # 4 objects for ort:fp32 and for ort:int8
-    page.locator("[data-testid='stPlotlyChart']").first.scroll_into_view_if_needed()
-    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)  # the latency chart rendered
-    assert "Traceback" not in page.content()
-    shot(page, "compare_images_bus")
 
 
 def _short_clip(videos_dir: Path, dest: Path, frames: int = 45) -> Path:
@@ -141,10 +134,13 @@ def _short_clip(videos_dir: Path, dest: Path, frames: int = 45) -> Path:
 
 
 def test_upload_clip_live_chart_and_playable_result(server, page, videos_dir, tmp_path):
+    # First in this module on purpose: the server's first visitor opens a page's URL directly (Streamlit
+    # would run pages/compare_video.py on its own, without app.py, unless the page reroutes it).
     clip = _short_clip(videos_dir, tmp_path / "tokyo-first-1.5s.mp4")
     page.goto(f"{server}/compare_video")
     page.get_by_text("Compare video").first.wait_for(timeout=120_000)
     wait_idle(page)
+    assert_app_sidebar(page)
     page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(clip))
     wait_idle(page)
     page.get_by_role("button", name="Start").click()
@@ -166,3 +162,70 @@ def test_upload_clip_live_chart_and_playable_result(server, page, videos_dir, tm
     assert page.evaluate("() => document.querySelector('video').videoWidth") > 600
     shot(page, "compare_video_done")
     assert "Traceback" not in page.content()
+
+
+def test_upload_bus_compare_two_variants(server, page, bus_jpg):
+    page.goto(server)
+    page.get_by_text("Compare images").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    assert_app_sidebar(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(bus_jpg))
+    page.get_by_text("Differences from ort:fp32").wait_for(timeout=300_000)
+    wait_idle(page)
+    assert loaded_images(page) >= 3  # one annotated image per variant + the diff
+    metrics = page.locator("[data-testid='stMetricValue']").all_inner_texts()
+    assert metrics[0] == "4" and metrics[2] == "4"  # 4 objects for ort:fp32 and for ort:int8
+    page.locator("[data-testid='stPlotlyChart']").first.scroll_into_view_if_needed()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)  # the latency chart rendered
+    assert "Traceback" not in page.content()
+    shot(page, "compare_images_bus")
+
+def _metric_values(page) -> list[str]:
+    return page.locator("[data-testid='stMetricValue']").all_inner_texts()
+
+
+def test_four_sessions_at_once_each_see_their_own_results(server, browser, detectors, val_dir, tmp_path):
+    """One session processes a clip while three others upload different images and compare at the same time:
+    none crashes, each sees the counts for its own picture, and the video session keeps going meanwhile."""
+    from core.images import load_image
+    from core.samples import sample_image
+
+    pictures = [sample_image("bus.jpg"), sample_image("zidane.jpg"), val_dir / "images" / "000000000139.jpg"]
+    want = [
+        [str(len(detectors[v].detect(load_image(p)).detections)) for v in ("ort:fp32", "ort:int8")] for p in pictures
+    ]
+    assert len({tuple(w) for w in want}) == 3  # three different answers: a mix-up between sessions would show
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(4)]
+    try:
+        video, *viewers = [c.new_page() for c in contexts]
+        video.goto(f"{server}/compare_video")
+        video.get_by_text("Compare video").first.wait_for(timeout=120_000)
+        wait_idle(video)
+        video.get_by_role("button", name="Start").click()  # the default sample clip, every frame
+        video.get_by_role("button", name="Stop").wait_for(timeout=120_000)
+        for pg in viewers:
+            pg.goto(server)
+        for pg in viewers:
+            pg.get_by_text("Compare images").first.wait_for(timeout=120_000)
+        for pg, picture in zip(viewers, pictures, strict=True):  # three uploads in flight together
+            pg.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(picture))
+        for pg, picture, counts in zip(viewers, pictures, want, strict=True):
+            pg.get_by_text(picture.name).first.wait_for(timeout=300_000)
+            pg.get_by_text("Differences from ort:fp32").wait_for(timeout=300_000)
+            wait_idle(pg)
+            metrics = _metric_values(pg)
+            assert [metrics[0], metrics[2]] == counts, (picture.name, metrics)
+            assert "Traceback" not in pg.content()
+        assert video.get_by_role("button", name="Stop").is_visible()  # still processing: it was served alongside
+        shot(viewers[0], "concurrent_compare_bus")
+        shot(video, "concurrent_video_running")
+        video.get_by_role("button", name="Stop").click()
+        video.get_by_text("what was processed is below").wait_for(timeout=120_000)
+        video.wait_for_function(
+            "() => { const v = document.querySelector('video'); return v && v.readyState >= 3 && !v.error }",
+            timeout=60_000,
+        )
+        assert "Traceback" not in video.content()
+    finally:
+        for c in contexts:
+            c.close()
