@@ -180,6 +180,7 @@ def test_upload_bus_compare_two_variants(server, page, bus_jpg):
     assert "Traceback" not in page.content()
     shot(page, "compare_images_bus")
 
+
 def _metric_values(page) -> list[str]:
     return page.locator("[data-testid='stMetricValue']").all_inner_texts()
 

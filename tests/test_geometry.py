@@ -92,3 +92,23 @@ def test_nms_output_is_a_subset_with_no_same_class_pair_above_threshold(raw, see
     same = classes[keep][:, None] == classes[keep][None, :]
     np.fill_diagonal(same, False)
     assert not np.any(ious[same] > iou + 1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=sizes, w=sizes, seed=st.integers(0, 2**16), n=st.integers(0, 300), spread=st.floats(0.5, 3.0))
+def test_detections_always_land_inside_the_image(h, w, seed, n, spread):
+    """Whatever the network says (boxes reaching past the input, huge, tiny), what the user gets is inside the
+    picture, with positive area, on both output layouts."""
+    from core.processing import OutputLayout, PostParams, postprocess
+
+    _, lb = letterbox(np.zeros((h, w, 3), np.uint8), (320, 320))
+    rng = np.random.default_rng(seed)
+    xywh = np.concatenate([rng.uniform(-160, 480, (n, 2)), rng.uniform(0.5, 320 * spread, (n, 2))], 1)
+    scores = rng.uniform(0, 1, (n, 4))
+    yolov5 = np.concatenate([xywh, rng.uniform(0, 1, (n, 1)), scores], 1).astype(np.float32)[None]
+    anchor_free = np.concatenate([xywh, scores], 1).T.astype(np.float32)[None]
+    for raw, layout in ((yolov5, OutputLayout.YOLOV5), (anchor_free, OutputLayout.ANCHOR_FREE)):
+        d = postprocess(raw, layout, lb, PostParams(conf=0.1, iou=0.5), ("a", "b", "c", "d"))
+        assert (d.xyxy >= 0).all() and (d.xyxy[:, [0, 2]] <= w).all() and (d.xyxy[:, [1, 3]] <= h).all()
+        assert (d.xyxy[:, 2] >= d.xyxy[:, 0]).all() and (d.xyxy[:, 3] >= d.xyxy[:, 1]).all()
+        assert ((d.confidence > 0.1) & (d.confidence <= 1)).all() and len(d) <= 300
