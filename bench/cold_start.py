@@ -20,24 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench._app_server import CHROMIUM, CHROMIUM_ARGS, app_server  # noqa: E402
 
 
 def prepare(args: argparse.Namespace) -> dict:
@@ -66,40 +58,16 @@ def _imported(pid: int) -> list[str]:
 
 
 def one_run(args: argparse.Namespace, browser) -> dict:
-    port = _port()
-    env = dict(
-        os.environ,
-        YOLOLAB_MODEL=str(args.model),
-        YOLOLAB_CALIB_DIR=str(args.calib),
-        YOLOLAB_CACHE_DIR=str(args.cache_dir),
-    )
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    url = f"http://127.0.0.1:{port}"
-    t0 = time.perf_counter()
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if time.perf_counter() - t0 > 120:
-                    raise SystemExit("the server did not come up within 120 s") from None
-                time.sleep(0.05)
-        t_health = time.perf_counter() - t0
+    with app_server(args.model, args.calib, args.cache_dir) as server:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+        page.goto(server.url)
         page.get_by_role("heading", name="Compare images").first.wait_for(timeout=120_000)
-        t_page = time.perf_counter() - t0
+        t_page = time.perf_counter() - server.started
         page.locator("[data-testid='stMetricLabel']", has_text="objects").first.wait_for(timeout=300_000)
-        t_first = time.perf_counter() - t0
-        heavy = _imported(server.pid)
+        t_first = time.perf_counter() - server.started
+        heavy = _imported(server.process.pid)
         page.close()
-    finally:
-        server.terminate()
-        server.wait(20)
-    return {"server_up_s": t_health, "page_shown_s": t_page, "first_detection_s": t_first, "server_libraries": heavy}
+    return {"server_up_s": server.up_s, "page_shown_s": t_page, "first_detection_s": t_first, "server_libraries": heavy}
 
 
 def main() -> int:
@@ -118,10 +86,7 @@ def main() -> int:
     artefacts = prepare(args)
     runs = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for _ in range(args.runs):
             runs.append(one_run(args, browser))
         browser.close()

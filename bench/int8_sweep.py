@@ -36,7 +36,7 @@ FP32 = Variant(Runtime.ORT, Precision.FP32)
 INT8 = Variant(Runtime.ORT, Precision.INT8)
 DEFAULT = Int8Options()
 # What each lever means is in core.convert.Int8Options; "stem"/"head" = first conv / Detect convs in float.
-NAIVE = replace(DEFAULT, keep_stem_float=False, keep_head_float=False, reduce_range=False)
+NAIVE = replace(DEFAULT, keep_stem_float=False, keep_head_float=False, reduce_range=False, moving_average=False)
 
 
 @dataclass(frozen=True)
@@ -47,26 +47,17 @@ class Setting:
 
 
 SETTINGS = [
-    Setting("default", "minmax 128, stem+head float, 7-bit weights (the default)", DEFAULT),
+    Setting("default", "moving-average minmax 128, stem+head float, 7-bit weights (the default)", DEFAULT),
     Setting("naive", "minmax 128, all convs int8, 8-bit weights", NAIVE),
+    Setting("minmax", "default, but plain min/max (extremes over all images)", replace(DEFAULT, moving_average=False)),
     Setting("stem-int8", "default, but the first conv in int8", replace(DEFAULT, keep_stem_float=False)),
     Setting(
         "stem+head-int8",
         "default, but first conv and Detect convs in int8",
         replace(DEFAULT, keep_stem_float=False, keep_head_float=False),
     ),
-    Setting(
-        "ma-head-int8",
-        "moving-average, Detect convs in int8 (stem float)",
-        replace(DEFAULT, moving_average=True, keep_head_float=False),
-    ),
-    Setting(
-        "ma-stem+head-int8",
-        "moving-average, first conv and Detect convs in int8",
-        replace(DEFAULT, moving_average=True, keep_head_float=False, keep_stem_float=False),
-    ),
+    Setting("head-int8", "default, but the Detect convs in int8", replace(DEFAULT, keep_head_float=False)),
     Setting("silu-float", "default, SiLU (Sigmoid, Mul) in float", replace(DEFAULT, quantize_silu=False)),
-    Setting("moving-avg", "default, moving-average min/max", replace(DEFAULT, moving_average=True)),
     Setting("sppf-float", "default, SPPF (model.9) in float", replace(DEFAULT, float_nodes=("/model.9/",))),
     Setting(
         "percentile-32",
@@ -74,7 +65,7 @@ SETTINGS = [
         replace(DEFAULT, method=CalibrationMethod.PERCENTILE, max_images=32),
     ),
     Setting("entropy-32", "entropy on 32 images", replace(DEFAULT, method=CalibrationMethod.ENTROPY, max_images=32)),
-    Setting("minmax-32", "minmax on 32 images", replace(DEFAULT, max_images=32)),
+    Setting("default-32", "default on 32 images", replace(DEFAULT, max_images=32)),
 ]
 
 

@@ -15,14 +15,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -30,37 +26,17 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench._app_server import CHROMIUM, CHROMIUM_ARGS, app_server  # noqa: E402
 
 
 def run_in_browser(args: argparse.Namespace, cache: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
-    port = _port()
-    env = dict(
-        os.environ, YOLOLAB_MODEL=str(args.model), YOLOLAB_CALIB_DIR=str(args.calib), YOLOLAB_CACHE_DIR=str(cache)
-    )
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1"]
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        proc = psutil.Process(server.pid)
+    with app_server(args.model, args.calib, cache) as server:
+        url = server.url
+        proc = psutil.Process(server.process.pid)
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1200})
             page.goto(f"{url}/compare_video")
             page.get_by_text("Compare video").first.wait_for(timeout=300_000)
@@ -88,9 +64,6 @@ def run_in_browser(args: argparse.Namespace, cache: Path) -> dict:
             server_cpu = sum(proc.cpu_times()[:2]) - srv0
             text = page.inner_text("[data-testid='stMain']")
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(20)
     m = re.search(r"(\d+) frames at ([\d.]+) fps processed", text)
     mem = re.search(r"RSS\): (\d+) MB at start, (\d+) MB after \d+ frames .*?, (\d+) MB at the end", text)
     if not m or not mem:

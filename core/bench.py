@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .detections import DetectionResult
 from .detector import Detector
 from .metrics import LatencyStats
 from .processing import PostParams
@@ -64,53 +65,20 @@ def benchmark(
     through the runtime at once and post-processes each; latency is per call, stages and fps per image.
     """
     params = params or PostParams()
-    if batch > 1:
-        return _benchmark_batch(detector, image, warmup, iterations, params, progress, batch)
-    for i in range(warmup):
-        detector.detect(image, params)
-        progress(i / max(warmup + iterations, 1), f"{detector.variant}: warm-up")
-    pre, inf, post, total = [], [], [], []
-    for i in range(iterations):
-        t = detector.detect(image, params).timings
-        pre.append(t.preprocess)
-        inf.append(t.inference)
-        post.append(t.postprocess)
-        total.append(t.total)
-        if i % 5 == 0 or i == iterations - 1:
-            progress((warmup + i + 1) / (warmup + iterations), f"{detector.variant}: {i + 1}/{iterations}")
-    return BenchResult(
-        variant=str(detector.variant),
-        description=detector.backend.description,
-        latency=LatencyStats.from_samples(total),
-        inference=LatencyStats.from_samples(inf),
-        stages_ms={
-            "preprocess": float(np.mean(pre)),
-            "inference": float(np.mean(inf)),
-            "postprocess": float(np.mean(post)),
-        },
-        samples_ms=total,
-        warmup=warmup,
-    )
-
-
-def _benchmark_batch(
-    detector: Detector,
-    image: np.ndarray,
-    warmup: int,
-    iterations: int,
-    params: PostParams,
-    progress: Progress,
-    batch: int,
-) -> BenchResult:
     images = [image] * batch
+
+    def run() -> list[DetectionResult]:
+        return [detector.detect(image, params)] if batch == 1 else detector.detect_batch(images, params)
+
     for i in range(warmup):
-        detector.detect_batch(images, params)
+        run()
         progress(i / max(warmup + iterations, 1), f"{detector.variant}: warm-up")
     pre, inf, post, total, inf_call = [], [], [], [], []
     for i in range(iterations):
         t = time.perf_counter()
-        results = detector.detect_batch(images, params)
-        total.append((time.perf_counter() - t) * 1e3)
+        results = run()
+        wall = (time.perf_counter() - t) * 1e3
+        total.append(results[0].timings.total if batch == 1 else wall)  # one image: the sum of its stages
         pre.append(float(np.mean([r.timings.preprocess for r in results])))
         inf.append(float(np.mean([r.timings.inference for r in results])))
         post.append(float(np.mean([r.timings.postprocess for r in results])))
@@ -131,5 +99,5 @@ def _benchmark_batch(
         samples_ms=total,
         warmup=warmup,
         batch_size=batch,
-        batched_call=limit is None or limit >= batch,
+        batched_call=batch == 1 or limit is None or limit >= batch,
     )

@@ -169,7 +169,9 @@ class Int8Options:
     keep_stem_float: bool = True  # the first conv (3 input channels: slow and lossy in int8) stays float
     reduce_range: bool = True  # cpu flavour: 7-bit weights; u8 x s8 products overflow int16 on AVX2 without VNNI
     # Calibration ranges: the mean of per-image min/max instead of the extremes of all images (MinMax only).
-    moving_average: bool = False
+    # Outliers in a few images no longer widen a tensor's range for all: -0.61 mAP50-95 points against FP32
+    # on coco-val128 instead of -1.18, at the same speed (bench/int8_sweep.py).
+    moving_average: bool = True
     float_nodes: tuple[str, ...] = ()  # node-name prefixes kept in float, e.g. "/model.9/" (SPPF)
     quantize_silu: bool = True  # False: SiLU (Sigmoid, Mul) stays float between DQ and Q
 

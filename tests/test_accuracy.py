@@ -62,7 +62,7 @@ def test_perfect_predictions_score_one_and_shifted_ones_less():
 
 @pytest.mark.slow
 def test_map_on_coco_val128_fp16_and_int8_stay_close_to_fp32(detectors, val_dir):
-    """The issue's accuracy bars: FP16 within 0.3 points of FP32, INT8 (cpu) within 1.5 points."""
+    """The issues' accuracy bars: FP16 within 0.3 points of FP32, INT8 (cpu, default settings) within 1.0 point."""
     ds = load_dataset(val_dir)
     ref = detectors["ort:fp32"]
     res = {r.variant: r for r in evaluate(list(detectors.values()), ds, reference=ref)}
@@ -70,7 +70,7 @@ def test_map_on_coco_val128_fp16_and_int8_stay_close_to_fp32(detectors, val_dir)
     # YOLOv5n v6.1 at 640: ~0.28 mAP50-95 on all of val2017; this 128-image slice scores ~0.34
     assert 0.30 < fp32.map50_95 < 0.38 and 0.45 < fp32.map50 < 0.60
     assert abs(res["ort:fp16"].accuracy.map50_95 - fp32.map50_95) <= 0.003
-    assert fp32.map50_95 - res["ort:int8"].accuracy.map50_95 <= 0.015
+    assert fp32.map50_95 - res["ort:int8"].accuracy.map50_95 <= 0.010
     assert res["ort:fp16"].agreement.recall > 0.98
     assert res["ort:int8"].agreement.recall > 0.75
     assert len(fp32.per_class) == 73  # classes present in the slice
