@@ -85,6 +85,22 @@ def test_benchmark_runs_and_reports_percentiles(app_env):
     assert len(at.get("plotly_chart")) == 3
 
 
+def test_benchmark_throughput_mode_shows_its_batch_size(app_env):
+    at = page("benchmark")
+    at.run()
+    at.number_input(key="bench:warmup").set_value(0)
+    at.number_input(key="bench:iters").set_value(5)
+    at.number_input(key="bench:batch").set_value(3)
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert (table["batch"] == 3).all()
+    # latency is per call of 3 images, FPS per image: 3 images every mean latency
+    assert ((table["FPS"] - 3000 / table["mean ms"]).abs() < 0.05 * table["FPS"]).all()
+    assert any("batch size 3" in s.value for s in at.subheader)
+
+
 def test_accuracy_on_the_default_set_gives_map_and_a_pareto_front(app_env):
     at = page("accuracy")
     at.run()
