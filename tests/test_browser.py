@@ -110,6 +110,13 @@ def assert_app_sidebar(page) -> None:
     assert "Compare video" in text and "Setup & share" in text and "common" not in text, text
 
 
+def wait_for_upload_results(page, timeout_s: float = 300) -> None:
+    """Until the page shows the uploaded pictures' results: before, it shows the bundled samples' (bus first)."""
+    page.get_by_text("Showing the sample images").wait_for(state="detached", timeout=timeout_s * 1000)
+    page.get_by_text("Differences from ort:fp32").wait_for(timeout=timeout_s * 1000)
+    wait_idle(page, timeout_s)
+
+
 def loaded_images(page) -> int:
     return page.evaluate(
         "() => [...document.querySelectorAll('[data-testid=\"stMain\"] img')]"
@@ -169,9 +176,9 @@ def test_upload_bus_compare_two_variants(server, page, bus_jpg):
     page.get_by_text("Compare images").first.wait_for(timeout=120_000)
     wait_idle(page)
     assert_app_sidebar(page)
+    page.get_by_text("Showing the sample images").wait_for(timeout=120_000)
     page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(bus_jpg))
-    page.get_by_text("Differences from ort:fp32").wait_for(timeout=300_000)
-    wait_idle(page)
+    wait_for_upload_results(page)
     assert loaded_images(page) >= 3  # one annotated image per variant + the diff
     metrics = page.locator("[data-testid='stMetricValue']").all_inner_texts()
     assert metrics[0] == "4" and metrics[2] == "4"  # 4 objects for ort:fp32 and for ort:int8
@@ -207,13 +214,11 @@ def test_four_sessions_at_once_each_see_their_own_results(server, browser, detec
         for pg in viewers:
             pg.goto(server)
         for pg in viewers:
-            pg.get_by_text("Compare images").first.wait_for(timeout=120_000)
+            pg.get_by_text("Showing the sample images").wait_for(timeout=120_000)  # the page is up
         for pg, picture in zip(viewers, pictures, strict=True):  # three uploads in flight together
             pg.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(picture))
         for pg, picture, counts in zip(viewers, pictures, want, strict=True):
-            pg.get_by_text(picture.name).first.wait_for(timeout=300_000)
-            pg.get_by_text("Differences from ort:fp32").wait_for(timeout=300_000)
-            wait_idle(pg)
+            wait_for_upload_results(pg)
             metrics = _metric_values(pg)
             assert [metrics[0], metrics[2]] == counts, (picture.name, metrics)
             assert "Traceback" not in pg.content()
