@@ -38,7 +38,6 @@ class TqdmProgress:
         from tqdm import tqdm
 
         self._desc = desc
-        self._enabled = enabled
         self._log = enabled and not sys.stderr.isatty()
         self._last_words = ""
         self._last_time = 0.0
