@@ -1,10 +1,14 @@
 """YOLO Lab: compare YOLOv5 variants side by side. Entry point: navigation and the shared sidebar."""
 
+from pathlib import Path
+
 import streamlit as st
 
-from pages import common
+from ui import model, navigation, widgets
 
-common.through_app_navigation()
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+navigation.through_app_navigation()
 
 st.set_page_config(page_title="YOLO Lab", page_icon=":material/center_focus_strong:", layout="wide")
 
@@ -23,15 +27,16 @@ pages = {
     ],
 }
 page = st.navigation(pages)
+st.logo(str(ASSETS / "logo.svg"))
 
 with st.sidebar:
-    choice = common.model_choice()
+    choice = model.model_choice()
     st.markdown(f"**Model:** `{choice.label}` @ {choice.imgsz}px")
     st.caption(
         f"INT8 calibration: `{choice.calib_dir}`"
         if choice.calib_dir
         else "INT8: no calibration images set (Models page)"
     )
-    st.caption(f"Uploads up to {common.MAX_UPLOAD_MB} MB per file.")
+    st.caption(f"Uploads up to {widgets.MAX_UPLOAD_MB} MB per file.")
 
 page.run()

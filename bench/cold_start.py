@@ -33,11 +33,10 @@ from bench._app_server import CHROMIUM, CHROMIUM_ARGS, app_server  # noqa: E402
 
 
 def prepare(args: argparse.Namespace) -> dict:
-    from core.sources import resolve_model
-    from core.store import ModelStore
+    from core.store import open_store
     from core.variants import Artefact
 
-    store = ModelStore(resolve_model(args.model), cache_root=args.cache_dir, calib_dir=args.calib)
+    store = open_store(args.model, cache_dir=args.cache_dir, calib_dir=args.calib)
     return {a.value: str(store.artefact(a)) for a in (Artefact.ONNX_FP32, Artefact.ONNX_INT8_CPU)}
 
 

@@ -27,8 +27,7 @@ from core.images import load_image
 from core.metrics import LatencyStats
 from core.processing import PostParams
 from core.samples import sample_image
-from core.sources import resolve_model
-from core.store import ModelStore
+from core.store import open_store
 from core.system import system_info
 from core.variants import CPU_VARIANTS
 
@@ -91,9 +90,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("artifacts/core_numbers.json"))
     args = ap.parse_args()
 
-    from core.config import cache_dir
-
-    store = ModelStore(resolve_model(args.model), cache_root=cache_dir(args.cache_dir), calib_dir=args.calib)
+    store = open_store(args.model, cache_dir=args.cache_dir, calib_dir=args.calib)
     detectors = [store.open_detector(v) for v in CPU_VARIANTS]
     by_name = {str(d.variant): d for d in detectors}
     image = load_image(sample_image("bus.jpg"))

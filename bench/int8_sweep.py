@@ -27,8 +27,7 @@ from core.images import load_image
 from core.metrics import LatencyStats
 from core.processing import PostParams
 from core.samples import sample_image
-from core.sources import resolve_model
-from core.store import ModelStore
+from core.store import open_store
 from core.system import system_info
 from core.variants import Precision, Runtime, Variant
 
@@ -83,17 +82,13 @@ def main() -> int:
     ap.add_argument("--md", type=Path, help="also write the markdown table here")
     args = ap.parse_args()
 
-    from core.config import cache_dir
-
     wanted = [s.strip() for s in args.settings.split(",") if s.strip()]
     by_name = {s.name: s for s in SETTINGS}
     unknown = [w for w in wanted if w not in by_name]
     if unknown:
         raise SystemExit(f"unknown settings {unknown}; known: {', '.join(by_name)}")
-    source = resolve_model(args.model)
-    root = cache_dir(args.cache_dir)
     dataset = load_dataset(args.data)
-    base = ModelStore(source, cache_root=root, calib_dir=args.calib)
+    base = open_store(args.model, cache_dir=args.cache_dir, calib_dir=args.calib)
     fp32 = base.open_detector(FP32)
     fp32_map = evaluate([fp32], dataset)[0].accuracy
 
@@ -101,7 +96,7 @@ def main() -> int:
     detectors = {"ort:fp32": fp32}
     for name in wanted:
         s = by_name[name]
-        store = ModelStore(source, cache_root=root, calib_dir=args.calib, int8=s.options)
+        store = replace(base, int8=s.options)
         t = time.perf_counter()
         det = store.open_detector(INT8)
         ready = time.perf_counter() - t
@@ -140,7 +135,7 @@ def main() -> int:
 
     result = {
         "system": system_info(),
-        "model": source.name,
+        "model": base.source.name,
         "data": str(args.data),
         "calib": str(args.calib),
         "load_average_at_timing": round(load, 2),
@@ -155,7 +150,7 @@ def main() -> int:
     args.out.write_text(json.dumps(result, indent=2))
 
     lines = [
-        f"{result['system']['cpu']}, {result['system']['cores_logical']} cores; {source.name} @ {base.input_size}; "
+        f"{result['system']['cpu']}, {result['system']['cores_logical']} cores; {result['model']} @ {base.input_size}; "
         f"mAP on {args.data.name}, p50 end to end on bus.jpg ({args.rounds} x {args.per_round} interleaved)",
         "",
         "| setting | what | mAP50 | mAP50-95 | Δ points | p50 ms | vs FP32 |",

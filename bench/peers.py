@@ -40,8 +40,7 @@ from core.images import load_image
 from core.metrics import LatencyStats
 from core.processing import OutputLayout, PostParams, postprocess, preprocess
 from core.samples import sample_images
-from core.sources import resolve_model
-from core.store import ModelStore
+from core.store import open_store
 from core.system import system_info
 from core.variants import CPU_VARIANTS
 
@@ -134,11 +133,10 @@ def main() -> int:
     args = ap.parse_args()
 
     from core.backends import BackendOptions
-    from core.config import cache_dir
 
     threads = args.threads or physical_cores()
     params = PostParams()
-    store = ModelStore(resolve_model(args.model), cache_root=cache_dir(args.cache_dir), calib_dir=args.calib)
+    store = open_store(args.model, cache_dir=args.cache_dir, calib_dir=args.calib)
     names, hw = store.info().names, store.input_hw
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     pipelines: list[Pipeline] = []

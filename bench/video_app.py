@@ -8,7 +8,7 @@ Each round:
    Start, wait for the result video; reads the page's "N frames at X fps processed" and its server memory
    (RSS before the first frame, after 30 frames, at the end), and the CPU Chromium used meanwhile;
 2. with the server stopped, runs the same variants on the same frames with nothing else
-   (core.video.engine_only_throughput, also once before the first round).
+   (bench/_engine_throughput.py, also once before the first round).
 The ratio of a round is its app fps over the mean of the engine-only runs before and after it; the bar is
 a median ratio >= 0.85. Chromium runs on the same cores as the server here, unlike in real use.
 """
@@ -122,16 +122,16 @@ def run_in_browser(args: argparse.Namespace, cache: Path) -> dict:
 
 
 def engine_alone(args: argparse.Namespace, cache: Path, frames: int | None) -> dict:
+    from bench._engine_throughput import engine_only_throughput
     from core.backends import BackendOptions
-    from core.sources import resolve_model
-    from core.store import ModelStore
+    from core.store import open_store
     from core.variants import parse_variants
-    from core.video import engine_only_throughput, iter_frames
+    from core.video import iter_frames
 
-    store = ModelStore(resolve_model(args.model), cache_root=cache, calib_dir=args.calib)
+    store = open_store(args.model, cache_dir=cache, calib_dir=args.calib)
     variants = parse_variants(args.variants)
     # the same session settings the page uses for variants that alternate frame by frame
-    dets = [store.open_detector(v, BackendOptions(spin=len(variants) == 1)) for v in variants]
+    dets = [store.open_detector(v, BackendOptions.for_turns(len(variants) > 1)) for v in variants]
     for d in dets:
         d.warmup(3)
     clip = list(iter_frames(args.clip, max_frames=frames))

@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.backends import BackendOptions
+from bench._engine_throughput import engine_only_throughput
+from core.backends import BackendOptions, OrtOptions
 from core.processing import PostParams
-from core.sources import resolve_model
-from core.store import ModelStore
+from core.store import open_store
 from core.system import system_info
 from core.variants import parse_variants
-from core.video import PIPELINE_PRESET, engine_only_throughput, iter_frames, probe, process_video
+from core.video import PIPELINE_PRESET, iter_frames, probe, process_video
 
 BARS = {"all chosen variants": 0.85, "slowest variant alone": 0.90}
 
@@ -85,13 +85,11 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("artifacts/video_pipeline.json"))
     args = ap.parse_args()
 
-    from core.config import cache_dir
-
-    store = ModelStore(resolve_model(args.model), cache_root=cache_dir(args.cache_dir), calib_dir=args.calib)
+    store = open_store(args.model, cache_dir=args.cache_dir, calib_dir=args.calib)
     variants = parse_variants(args.variants)
 
     def open_all(spin: bool) -> dict:
-        return {v: store.open_detector(v, BackendOptions(spin=spin)) for v in variants}
+        return {v: store.open_detector(v, BackendOptions(ort=OrtOptions(spin=spin))) for v in variants}
 
     # The engine alone at its fastest: a variant run back to back spins its threads between calls; variants
     # that alternate do not (spinning idle sessions steal the busy one's cores). The pipeline as the CLI and

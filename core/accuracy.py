@@ -22,7 +22,7 @@ MAX_CLASS_ID = 9999
 
 
 @dataclass
-class DatasetReport:
+class DatasetInventory:
     """What was found in the folder; problems are counted and listed, never fatal."""
 
     images: int = 0
@@ -57,16 +57,16 @@ class LabelledImage:
 class YoloDataset:
     root: Path
     items: list[LabelledImage]
-    report: DatasetReport
+    inventory: DatasetInventory
 
 
-def _parse_label_file(path: Path, report: DatasetReport, num_classes: int | None = None) -> np.ndarray:
+def _parse_label_file(path: Path, inventory: DatasetInventory, num_classes: int | None = None) -> np.ndarray:
     rows: list[list[float]] = []
     limit = num_classes if num_classes else MAX_CLASS_ID + 1
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        report.bad_lines.append(f"{path.name}: unreadable ({exc})")
+        inventory.bad_lines.append(f"{path.name}: unreadable ({exc})")
         return np.zeros((0, 5), np.float32)
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -75,18 +75,18 @@ def _parse_label_file(path: Path, report: DatasetReport, num_classes: int | None
         try:
             values = [float(v) for v in line.split()]
         except ValueError:
-            report.bad_lines.append(f"{where}: not numbers")
+            inventory.bad_lines.append(f"{where}: not numbers")
             continue
         if len(values) < 5:
-            report.bad_lines.append(f"{where}: expected 'class cx cy w h', got {len(values)} values")
+            inventory.bad_lines.append(f"{where}: expected 'class cx cy w h', got {len(values)} values")
             continue
         if not all(np.isfinite(values)):
-            report.bad_lines.append(f"{where}: not finite numbers (nan or inf)")
+            inventory.bad_lines.append(f"{where}: not finite numbers (nan or inf)")
             continue
         cls = values[0]
         if len(values) > 5:  # a polygon (segment) label: use its bounding box, as YOLOv5 does
             if len(values) % 2 == 0:
-                report.bad_lines.append(f"{where}: polygon with an odd number of coordinates")
+                inventory.bad_lines.append(f"{where}: polygon with an odd number of coordinates")
                 continue
             xs, ys = np.asarray(values[1::2]), np.asarray(values[2::2])
             values = [
@@ -97,15 +97,15 @@ def _parse_label_file(path: Path, report: DatasetReport, num_classes: int | None
                 ys.max() - ys.min(),
             ]
         if cls < 0 or cls != int(cls):
-            report.bad_lines.append(f"{where}: class {values[0]:g} is not a non-negative integer")
+            inventory.bad_lines.append(f"{where}: class {values[0]:g} is not a non-negative integer")
             continue
         if cls >= limit:
             allowed = f"0..{num_classes - 1}, the model's classes" if num_classes else f"below {MAX_CLASS_ID + 1}"
-            report.bad_lines.append(f"{where}: class {values[0]:g} is out of range ({allowed})")
+            inventory.bad_lines.append(f"{where}: class {values[0]:g} is out of range ({allowed})")
             continue
         cx, cy, w, h = values[1:5]
         if min(cx, cy, w, h) < 0 or max(cx, cy, w, h) > 1.0 + 1e-6 or w <= 0 or h <= 0:
-            report.bad_lines.append(f"{where}: box {cx:g} {cy:g} {w:g} {h:g} outside 0..1 (normalised cx cy w h)")
+            inventory.bad_lines.append(f"{where}: box {cx:g} {cy:g} {w:g} {h:g} outside 0..1 (normalised cx cy w h)")
             continue
         rows.append([cls, cx, cy, w, h])
     arr = np.unique(np.asarray(rows, dtype=np.float32).reshape(-1, 5), axis=0)  # duplicates dropped (YOLOv5)
@@ -116,14 +116,14 @@ def load_dataset(root: str | Path, max_images: int | None = None, num_classes: i
     """Read ``root/images`` and ``root/labels`` (or images and .txt side by side).
 
     Label lines that cannot be used (malformed, not finite, class not below ``num_classes`` when it is
-    given, box outside 0..1) are skipped and listed in the report; nothing in the folder is fatal.
+    given, box outside 0..1) are skipped and listed in the inventory; nothing in the folder is fatal.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise InputError(f"dataset folder {root} does not exist")
     img_dir = root / "images" if (root / "images").is_dir() else root
     lbl_dir = root / "labels" if (root / "labels").is_dir() else img_dir
-    report = DatasetReport()
+    inventory = DatasetInventory()
     images: dict[str, Path] = {}
     for p in sorted(img_dir.rglob("*")):
         if not p.is_file():
@@ -131,23 +131,23 @@ def load_dataset(root: str | Path, max_images: int | None = None, num_classes: i
         if p.suffix.lower() in IMAGE_SUFFIXES:
             images[str(p.relative_to(img_dir).with_suffix(""))] = p
         elif not (p.suffix == ".txt" and lbl_dir == img_dir):
-            report.other_files.append(p.name)
+            inventory.other_files.append(p.name)
     labels = {str(p.relative_to(lbl_dir).with_suffix("")): p for p in sorted(lbl_dir.rglob("*.txt")) if p.is_file()}
-    report.orphan_labels = sorted(labels[k].name for k in labels.keys() - images.keys())
+    inventory.orphan_labels = sorted(labels[k].name for k in labels.keys() - images.keys())
     if lbl_dir != img_dir:
-        report.other_files += sorted(p.name for p in lbl_dir.rglob("*") if p.is_file() and p.suffix != ".txt")
+        inventory.other_files += sorted(p.name for p in lbl_dir.rglob("*") if p.is_file() and p.suffix != ".txt")
     if not images:
         raise InputError(f"dataset {root} holds no images ({', '.join(IMAGE_SUFFIXES)}) in {img_dir}")
     items = []
     for key in sorted(images)[:max_images]:
         label_path = labels.get(key)
-        arr = _parse_label_file(label_path, report, num_classes) if label_path else np.zeros((0, 5), np.float32)
-        report.images += 1
-        report.labelled += label_path is not None
-        report.background += label_path is None
-        report.boxes += len(arr)
+        arr = _parse_label_file(label_path, inventory, num_classes) if label_path else np.zeros((0, 5), np.float32)
+        inventory.images += 1
+        inventory.labelled += label_path is not None
+        inventory.background += label_path is None
+        inventory.boxes += len(arr)
         items.append(LabelledImage(images[key], arr))
-    return YoloDataset(root, items, report)
+    return YoloDataset(root, items, inventory)
 
 
 def labels_to_xyxy(labels: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -73,7 +73,12 @@ def extract_zip(data: bytes, dest: Path, name: str = "archive.zip") -> Path:
             raise InputError(f"{name}: damaged zip ({exc})") from exc
         finally:
             shutil.rmtree(part, ignore_errors=True)
-    for candidate in (root, *[p for p in root.iterdir() if p.is_dir()]):
+    return dataset_root(root)
+
+
+def dataset_root(folder: Path) -> Path:
+    """The folder holding ``images/``: ``folder`` itself or, for a zip that wraps it in one folder, that one."""
+    for candidate in (folder, *[p for p in folder.iterdir() if p.is_dir()]):
         if (candidate / "images").is_dir():
             return candidate
-    return root
+    return folder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from .detector import Detector
 from .metrics import LatencyStats
 from .processing import PostParams
 from .progress import Progress, no_progress
+from .tables import Column, Table
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,46 @@ def benchmark(
         batch_size=batch,
         batched_call=batch == 1 or limit is None or limit >= batch,
     )
+
+
+def bench_table(results: Sequence[BenchResult]) -> Table:
+    """The Benchmark page's table, the CLI's and the CSV's: latency per call, FPS per image, speed-up vs the first."""
+    if not results:
+        return Table((Column("variant"),), [])
+    base = results[0]
+    batch = base.batch_size
+    per = "image" if batch == 1 else f"call of {batch} images"
+    columns = (
+        Column("variant"),
+        Column("batch"),
+        Column("p50 ms", 2),
+        Column("p90 ms", 2),
+        Column("p99 ms", 2),
+        Column("mean ms", 2),
+        Column("min ms", 2),
+        Column("FPS", 2),
+        Column(f"speed-up vs {base.variant}", 2),
+        Column("runs on"),
+    )
+    rows = [
+        (
+            r.variant,
+            r.batch_size,
+            r.latency.p50,
+            r.latency.p90,
+            r.latency.p99,
+            r.latency.mean,
+            r.latency.min,
+            r.fps,
+            base.latency.p50 / r.latency.p50,
+            r.description,
+        )
+        for r in results
+    ]
+    notes = [f"ms per {per}, end to end (letterbox + inference + NMS); FPS: images per second"]
+    notes += [
+        f"{r.variant}: this model file has a fixed batch of 1; the batch ran image by image"
+        for r in results
+        if not r.batched_call
+    ]
+    return Table(columns, rows, tuple(notes))

@@ -1,4 +1,4 @@
-"""The command-line interface: ``detect | bench | eval | convert | video | doctor``, a thin shell over ``core``.
+"""The command-line interface: ``detect | compare | bench | eval | convert | video | doctor``, a thin shell over core.
 
 Results go to stdout (a table, or JSON with ``--json``); progress bars and errors go to stderr.
 Errors exit non-zero with one line; ``--debug`` shows the traceback.
@@ -10,13 +10,19 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config
 from .errors import CoreError, InputError
+from .processing import PostParams
 from .progress import TqdmProgress
-from .variants import CPU_VARIANTS, REFERENCE, Artefact, Int8Flavour, Precision, Variant, parse_variants
+from .variants import CPU_VARIANTS, REFERENCE, Artefact, Int8Flavour, Precision, Variant, parse_variants, with_reference
+
+if TYPE_CHECKING:
+    from .detector import Detector
+    from .store import ModelStore
 
 EXIT_USER_ERROR = 2
 EXIT_PARTIAL = 1
@@ -26,9 +32,13 @@ EXIT_PARTIAL = 1
 # argument parsing
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
+def _model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--model", "-m", required=True, help="a .pt / .onnx path, or an official name (yolov5n..x)")
+    what = "a .pt / .onnx path, or an official name (yolov5n..x)"
+    if default is None:
+        g.add_argument("--model", "-m", required=True, help=what)
+    else:
+        g.add_argument("--model", "-m", default=default, help=f"{what}; default {default}")
     g.add_argument("--imgsz", type=int, default=None, help="network input size (default: the model's, else 640)")
     g.add_argument("--trust", action="store_true", help="allow unpickling an ultralytics .pt (runs code from it)")
     g.add_argument("--names", type=Path, help="class names file for an .onnx without names metadata")
@@ -79,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, help="images per runtime call (default 1)")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("compare", help="the same images through 1-4 variants, diffed against a reference variant")
+    p.add_argument("images", nargs="+", type=Path)
+    _model_args(p)
+    p.add_argument("--variants", default="ort:fp32,ort:int8", help="1 to 4 variants, e.g. ort:fp32,ort:int8")
+    p.add_argument("--reference", default=str(REFERENCE), help=f"diffs are against it (default {REFERENCE})")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls per variant first (default 2)")
+    p.add_argument("--runs", type=int, default=1, help="timed runs per image and variant (default 1)")
+    _post_args(p)
+    p.add_argument("--save", type=Path, help="write each variant's annotated image and its diff into this folder")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("convert", help="build an artefact and print its path")
     _model_args(p)
     p.add_argument("--to", choices=[x.value for x in Precision], required=True)
@@ -94,10 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     _post_args(p)
     p.add_argument("--json", action="store_true")
 
-    from . import doctor
+    from .doctor import DEFAULT_FRAMES
 
     p = sub.add_parser("doctor", help="what can run on this machine, and why not")
-    doctor.add_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--gpu-check",
+        action="store_true",
+        help="build every GPU variant that can run here and compare its detections with ort:fp32 on the CPU "
+        "(exit 0: all pass, or no GPU variant can run here; 1: a variant failed)",
+    )
+    _model_args(p, default="yolov5n")
+    g = p.add_argument_group("--gpu-check inputs (beside the sample images)")
+    g.add_argument("--video", type=Path, help="also run the first frames of this clip")
+    g.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help=f"frames of --video (default {DEFAULT_FRAMES})")
     return parser
 
 
@@ -105,33 +136,32 @@ def build_parser() -> argparse.ArgumentParser:
 # commands
 
 
-def _store(args: argparse.Namespace) -> Any:
+def _store(args: argparse.Namespace) -> ModelStore:
     from .convert import CalibrationMethod, Int8Options
-    from .sources import resolve_model
-    from .store import ModelStore
+    from .store import open_store
 
-    cache = config.cache_dir(args.cache_dir)
-    with TqdmProgress("model") as bar:
-        source = resolve_model(
-            args.model,
-            models_directory=args.models_dir or config.models_dir(None, cache),
-            trust=args.trust,
-            names_file=args.names,
-            progress=bar,
-        )
     int8 = Int8Options()
     if args.calib_method:
-        int8 = Int8Options(**{**int8.__dict__, "method": CalibrationMethod(args.calib_method)})
+        int8 = replace(int8, method=CalibrationMethod(args.calib_method))
     if args.calib_images:
         if args.calib_images < 1:
             raise InputError(f"--calib-images must be at least 1, got {args.calib_images}")
-        int8 = Int8Options(**{**int8.__dict__, "max_images": args.calib_images})
-    return ModelStore(source, cache_root=cache, imgsz=args.imgsz, calib_dir=args.calib, int8=int8)
+        int8 = replace(int8, max_images=args.calib_images)
+    with TqdmProgress("model") as bar:
+        return open_store(
+            args.model,
+            cache_dir=args.cache_dir,
+            models_dir=args.models_dir,
+            trust=args.trust,
+            names=args.names,
+            imgsz=args.imgsz,
+            calib_dir=args.calib,
+            int8=int8,
+            progress=bar,
+        )
 
 
-def _post_params(args: argparse.Namespace) -> Any:
-    from .processing import PostParams
-
+def _post_params(args: argparse.Namespace) -> PostParams:
     classes = None
     if args.classes:
         try:
@@ -141,12 +171,12 @@ def _post_params(args: argparse.Namespace) -> Any:
     return PostParams(conf=args.conf, iou=args.iou, max_det=args.max_det, classes=classes)
 
 
-def _open(store: Any, variant: Variant, args: argparse.Namespace, in_turn: bool = False) -> Any:
+def _open(store: ModelStore, variant: Variant, args: argparse.Namespace, in_turn: bool = False) -> Detector:
     """``in_turn``: several variants will alternate frame by frame, so CPU threads must not spin idle."""
     from .backends import BackendOptions
 
     with TqdmProgress(f"prepare {variant}") as bar:
-        return store.open_detector(variant, BackendOptions(threads=args.threads, spin=not in_turn), progress=bar)
+        return store.open_detector(variant, BackendOptions.for_turns(in_turn, args.threads), progress=bar)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -246,22 +276,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        base = rows[0].latency.p50
+        from .bench import bench_table
+
         print(
             f"{store.source.name} @ {store.input_size}, {image_path.name}, {args.iterations} iterations, "
             f"batch size {args.batch}"
         )
-        print(f"{'variant':<10} {'p50':>8} {'p90':>8} {'p99':>8} {'mean':>8} {'min':>8} {'fps':>7} {'vs first':>9}")
-        for r in rows:
-            lat = r.latency
-            print(
-                f"{r.variant:<10} {lat.p50:8.2f} {lat.p90:8.2f} {lat.p99:8.2f} {lat.mean:8.2f} {lat.min:8.2f} "
-                f"{r.fps:7.1f} {base / lat.p50:8.2f}x"
-            )
-            if not r.batched_call:
-                print(f"  {r.variant}: this model file has a fixed batch of 1; the batch ran image by image")
-        unit = "image" if args.batch == 1 else f"call of {args.batch} images (fps: images per second)"
-        print(f"ms per {unit}, end to end (letterbox + inference + NMS)")
+        print(bench_table(rows).to_text())
     return 0
 
 
@@ -274,7 +295,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError(f"--batch must be at least 1, got {args.batch}")
     store = _store(args)
     dataset = load_dataset(args.data, args.max_images)
-    needed = [*variants, *([REFERENCE] if REFERENCE not in variants else [])]
+    needed = with_reference(variants)
     detectors = {v: _open(store, v, args, in_turn=len(needed) > 1) for v in needed}
     try:
         with TqdmProgress("eval") as bar:
@@ -288,7 +309,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     finally:
         for det in detectors.values():
             det.close()
-    rep = dataset.report
+    rep = dataset.inventory
     out = {
         "model": store.source.name,
         "imgsz": store.input_size,
@@ -310,27 +331,59 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
+        from .evaluation import eval_table
+
         print(f"{store.source.name} @ {store.input_size} on {args.data}: {rep.summary()}; batch size {args.batch}")
-        head = f"{'variant':<10} {'mAP50':>7} {'mAP50-95':>9} {'p50 ms':>8}"
-        print(f"{head} {'matched':>8} {'missed':>7} {'extra':>6} {'|dconf|':>8}")
-        for r in results:
-            a = r.agreement
-            agree = (
-                f"{a.matched:8d} {a.missed:7d} {a.extra:6d} {a.mean_abs_dconf:8.4f}" if a else f"{'(reference)':>32}"
-            )
-            print(f"{r.variant:<10} {r.accuracy.map50:7.4f} {r.accuracy.map50_95:9.4f} {r.latency.p50:8.2f} {agree}")
-        print("agreement vs ort:fp32 at conf 0.25, IoU 0.5, same class; mAP at conf 0.001, NMS IoU 0.6 (YOLOv5 val.py)")
+        print(eval_table(results, str(REFERENCE)).to_text())
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import MIN_CONF, ImageComparison, read_image_files, save_images
+
+    variants = parse_variants(args.variants)
+    reference = Variant.parse(args.reference)
+    if not 1 <= len(variants) <= 4:
+        raise InputError(f"--variants takes 1 to 4 variants, got {len(variants)}")
+    if args.runs < 1 or args.warmup < 0:
+        raise InputError("--runs must be >= 1 and --warmup >= 0")
+    params = _post_params(args)
+    images = read_image_files(args.images)
+    for line in images.duplicates:
+        print(f"note: {line}", file=sys.stderr)
+    for line in images.errors:
+        print(f"error: {line}", file=sys.stderr)
+    if not images.images:
+        raise InputError("none of the given files is an image this tool can read")
+    store = _store(args)
+    needed = with_reference(variants, reference)
+    detectors = [_open(store, v, args, in_turn=len(needed) > 1) for v in needed]
+    try:
+        for det in detectors:
+            det.warmup(args.warmup)
+        comparison = ImageComparison(
+            detectors, reference, min_conf=min(MIN_CONF, params.conf), runs=args.runs, model_key=str(store.directory)
+        )
+        with TqdmProgress("compare") as bar:
+            comparison.run(images.images, bar)
+        result = comparison.result(images.images, params)
+    finally:
+        for det in detectors:
+            det.close()
+    if args.save:
+        saved = save_images(result, images.images, args.save)
+        print(f"wrote {len(saved)} images to {args.save}", file=sys.stderr)
+    if args.json:
+        out = {"model": store.source.name, "imgsz": store.input_size, **result.to_dict()}
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{store.source.name} @ {store.input_size}; reference {reference}; {args.runs} timed runs per image")
+        print(result.table().to_text())
+    return EXIT_PARTIAL if images.errors else 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
-    precision = Precision(args.to)
-    flavour = Int8Flavour(args.flavour)
-    artefact = {
-        Precision.FP32: Artefact.ONNX_FP32,
-        Precision.FP16: Artefact.ONNX_FP16,
-        Precision.INT8: Artefact.ONNX_INT8_CPU if flavour is Int8Flavour.CPU else Artefact.ONNX_INT8_TRT,
-    }[precision]
+    artefact = Artefact.of(Precision(args.to), Int8Flavour(args.flavour))
     store = _store(args)
     with TqdmProgress(f"convert to {artefact.value}") as bar:
         path = store.artefact(artefact, bar)
@@ -358,8 +411,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(f"{args.video.name}: {run.frames} frames at {run.fps_processed:.1f} fps -> {run.output}")
-        for v, stats in run.stats.items():
-            print(f"  {v:<10} p50 {stats.p50:7.2f} ms  p95 {stats.p95:7.2f} ms  ({stats.fps:.1f} fps engine)")
+        print(run.table().to_text())
         if run.damage:
             print(f"warning: {run.damage}", file=sys.stderr)
     return 0
@@ -368,13 +420,18 @@ def cmd_video(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from . import doctor
 
-    return doctor.run(args)
+    check = None
+    if args.gpu_check:
+        with TqdmProgress("GPU check", enabled=not args.json) as bar:
+            check = doctor.gpu_check(lambda: _store(args), args.video, args.frames, bar)
+    return doctor.show(check, as_json=args.json)
 
 
 COMMANDS = {
     "detect": cmd_detect,
     "bench": cmd_bench,
     "eval": cmd_eval,
+    "compare": cmd_compare,
     "convert": cmd_convert,
     "video": cmd_video,
     "doctor": cmd_doctor,

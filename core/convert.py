@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConversionError, InputError, ModelError
+from .formats import IMAGE_SUFFIXES
 from .head import METADATA_KEY as HEAD_METADATA_KEY
 from .head import YoloV5Head
 from .progress import Progress, no_progress
 from .variants import Int8Flavour
 
 ONNX_OPSET = 17  # >= 13 is what TensorRT's explicit quantization (per-channel Q/DQ) needs
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ def quantize_int8(
     from onnxruntime.quantization import CalibrationMethod as OrtMethod
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from .sources import inspect_onnx
+    from .onnx_file import inspect_onnx
 
     info = inspect_onnx(src)
     files = list(calib_images)[: options.max_images]

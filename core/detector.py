@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -14,8 +13,8 @@ from .backends import Backend
 from .detections import DetectionResult, Detections, StageTimings
 from .geometry import Letterbox
 from .head import YoloV5Head
+from .onnx_file import ModelInfo
 from .processing import PostParams, compact_raw, postprocess, preprocess
-from .sources import ModelInfo
 from .variants import Variant
 
 
@@ -37,20 +36,19 @@ class Detector:
     """One variant, ready to run. Safe to share between threads: a backend that is not thread-safe
     (e.g. a TensorRT execution context) is called under a lock."""
 
-    def __init__(self, variant: Variant, backend: Backend, info: ModelInfo, input_hw: tuple[int, int], path: Path):
+    def __init__(self, variant: Variant, backend: Backend, info: ModelInfo, input_hw: tuple[int, int]):
         self.variant = variant
         self.backend = backend
         self.info = info
         self.input_hw = input_hw
-        self.model_path = path
-        self._lock = threading.Lock() if not getattr(backend, "thread_safe", False) else None
+        self._lock = None if backend.thread_safe else threading.Lock()
         # A backend that stopped the graph before the box decode (core.head): decode here, candidates only.
-        self.head: YoloV5Head | None = getattr(backend, "head", None)
+        self.head: YoloV5Head | None = backend.head
 
     @property
     def max_batch(self) -> int | None:
         """Largest batch the backend runs in one call (None: any); 1 for fixed-batch model files."""
-        return getattr(self.backend, "max_batch", 1)
+        return self.backend.max_batch
 
     def _run(self, tensor: np.ndarray) -> np.ndarray:
         if self._lock is None:
@@ -59,8 +57,7 @@ class Detector:
             return self.backend.infer(tensor)
 
     def _run_heads(self, tensor: np.ndarray) -> list[np.ndarray]:
-        outs: list[np.ndarray] = self.backend.infer_heads(tensor)  # type: ignore[attr-defined]
-        return outs
+        return self.backend.infer_heads(tensor)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -10,13 +10,12 @@ are printed); 1 when a variant fails or cannot be built.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +25,9 @@ from .metrics import Agreement, agreement_over
 from .progress import Progress, no_progress
 from .system import system_info
 from .variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
+
+if TYPE_CHECKING:
+    from .store import ModelStore
 
 # Share of ort:fp32's boxes (conf >= 0.25, same class, IoU >= 0.5) a GPU variant must reproduce.
 # Set from CPU measurements on the two sample images plus 60 video frames (259 reference boxes):
@@ -37,7 +39,7 @@ TOLERATED_MISSES = 1  # on a few images one box flipping across the threshold is
 DEFAULT_FRAMES = 30
 
 
-def runtime_report() -> list[dict[str, Any]]:
+def runtime_availability() -> list[dict[str, Any]]:
     rows = []
     for runtime in Runtime:
         status = availability(runtime)
@@ -89,7 +91,7 @@ class CheckRow:
 
 
 @dataclass(frozen=True)
-class GpuCheckReport:
+class GpuCheckResult:
     status: str  # "nothing-to-check" | "passed" | "failed"
     unavailable: dict[str, str]  # runtime -> why it cannot run here
     rows: list[CheckRow] = field(default_factory=list)
@@ -137,28 +139,8 @@ def gpu_variants() -> tuple[list[Variant], dict[str, str]]:
     return runnable, unavailable
 
 
-def read_frames(video: Path, count: int) -> list[np.ndarray]:
-    """The first ``count`` frames of a video as RGB arrays (PyAV, no dependency on the app's video code)."""
-    import av
-
-    frames: list[np.ndarray] = []
-    try:
-        with av.open(str(video)) as container:
-            if not container.streams.video:
-                raise InputError(f"{video.name} has no video stream")
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if len(frames) >= count:
-                    break
-    except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(f"{video}: cannot decode ({exc}); expected a video file such as .mp4") from exc
-    if not frames:
-        raise InputError(f"{video.name}: no frame could be decoded")
-    return frames
-
-
 def check_variants(
-    store: Any,
+    store: ModelStore,
     variants: Sequence[Variant],
     images: Sequence[np.ndarray],
     progress: Progress = no_progress,
@@ -175,8 +157,9 @@ def check_variants(
     rows: list[CheckRow] = []
     for i, variant in enumerate(variants):
         progress(i / max(len(variants), 1), f"checking {variant}")
-        if variant.precision is Precision.INT8 and store.calib_dir is None:
-            rows.append(CheckRow(str(variant), "skipped", message="INT8 needs calibration images: pass --calib DIR"))
+        missing = store.missing_input(variant)
+        if missing:
+            rows.append(CheckRow(str(variant), "skipped", message=f"{missing}: pass --calib DIR"))
             continue
         started = time.perf_counter()
         try:
@@ -201,35 +184,42 @@ def check_variants(
     return rows, sum(len(r) for r in reference)
 
 
-def gpu_check(args: argparse.Namespace, progress: Progress = no_progress) -> GpuCheckReport:
-    variants, unavailable = gpu_variants()
-    if not variants:  # checked before touching the model: nothing is downloaded or built for nothing
-        return GpuCheckReport("nothing-to-check", unavailable)
+def gpu_check(
+    open_store: Callable[[], ModelStore],
+    video: Path | None = None,
+    frames: int = DEFAULT_FRAMES,
+    progress: Progress = no_progress,
+) -> GpuCheckResult:
+    """Check every GPU variant that can run here against ``ort:fp32`` on the CPU.
 
-    from . import config
+    ``open_store`` is called only when there is something to check: nothing is resolved, downloaded or built
+    on a machine where no GPU variant can run."""
+    if frames < 1:
+        raise InputError(f"--frames must be at least 1, got {frames}")
+    variants, unavailable = gpu_variants()
+    if not variants:
+        return GpuCheckResult("nothing-to-check", unavailable)
+
     from .images import load_image
     from .samples import sample_images
-    from .sources import resolve_model
-    from .store import ModelStore
+    from .video import iter_frames
 
-    cache = config.cache_dir(args.cache_dir)
-    source = resolve_model(args.model, models_directory=args.models_dir or config.models_dir(None, cache))
-    store = ModelStore(source, cache_root=cache, calib_dir=args.calib)
+    store = open_store()
     paths = sample_images()
     images = [load_image(p) for p in paths]
     inputs = [p.name for p in paths]
-    if args.video is not None:
-        frames = read_frames(args.video, args.frames)
-        images += frames
-        inputs.append(f"{args.video.name} (first {len(frames)} frames)")
+    if video is not None:
+        clip = list(iter_frames(video, max_frames=frames))
+        images += clip
+        inputs.append(f"{video.name} (first {len(clip)} frames)")
     if not images:
         raise InputError("no sample images found (ultralytics' assets are missing: reinstall requirements)")
     rows, boxes = check_variants(store, variants, images, progress)
     status = "failed" if any(r.failed for r in rows) else "passed"
-    return GpuCheckReport(status, unavailable, rows, inputs, boxes, source.name)
+    return GpuCheckResult(status, unavailable, rows, inputs, boxes, store.source.name)
 
 
-def print_gpu_check(report: GpuCheckReport) -> None:
+def print_gpu_check(report: GpuCheckResult) -> None:
     if report.status == "nothing-to-check":
         print("\nGPU check: no GPU variant can run on this machine, so there is nothing to check:")
         for runtime, reason in report.unavailable.items():
@@ -267,40 +257,17 @@ def print_gpu_check(report: GpuCheckReport) -> None:
 # command
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true")
-    p.add_argument(
-        "--gpu-check",
-        action="store_true",
-        help="build every GPU variant that can run here and compare its detections with ort:fp32 on the CPU "
-        "(exit 0: all pass, or no GPU variant can run here; 1: a variant failed)",
-    )
-    g = p.add_argument_group("--gpu-check options")
-    g.add_argument("--model", "-m", default="yolov5n", help="model to check with (default yolov5n)")
-    g.add_argument("--models-dir", type=Path, help="official checkpoints (default $YOLOLAB_MODELS_DIR)")
-    g.add_argument("--cache-dir", type=Path, help="artefact and engine cache (default $YOLOLAB_CACHE_DIR)")
-    g.add_argument("--calib", type=Path, help="calibration images for the INT8 variants (skipped without)")
-    g.add_argument("--video", type=Path, help="also run the first frames of this clip")
-    g.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help=f"frames of --video (default {DEFAULT_FRAMES})")
-
-
-def run(args: argparse.Namespace) -> int:
-    report: dict[str, Any] = {"system": system_info(), "runtimes": runtime_report()}
-    check: GpuCheckReport | None = None
-    if getattr(args, "gpu_check", False):
-        if args.frames < 1:
-            raise InputError(f"--frames must be at least 1, got {args.frames}")
-        from .progress import TqdmProgress
-
-        with TqdmProgress("GPU check", enabled=not args.json) as bar:
-            check = gpu_check(args, bar)
-        report["gpu_check"] = check.to_dict()
-    if args.json:
-        print(json.dumps(report, indent=2))
+def show(check: GpuCheckResult | None = None, as_json: bool = False) -> int:
+    """Print what can run here (and the GPU check's result); the exit status of ``doctor``."""
+    out: dict[str, Any] = {"system": system_info(), "runtimes": runtime_availability()}
+    if check is not None:
+        out["gpu_check"] = check.to_dict()
+    if as_json:
+        print(json.dumps(out, indent=2))
         return check.exit_code if check else 0
-    s = report["system"]
+    s = out["system"]
     print(f"{s['cpu']} ({s['cores_physical']} cores), {s['memory_gb']} GB, GPU: {s['gpu']}")
-    for r in report["runtimes"]:
+    for r in out["runtimes"]:
         mark = "ok " if r["available"] else "no "
         line = f"  [{mark}] {r['runtime']:<9} {r['label']:<28} {','.join(r['precisions'])}"
         print(line + ("" if r["available"] else f"  — {r['reason']}"))

@@ -1,6 +1,8 @@
-"""Draw detections on images (for the CLI's --save, the dashboard and videos)."""
+"""Draw detections on images (for the CLI's --save, the dashboard and videos), and videos' side-by-side tiles."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -66,3 +68,52 @@ def annotate_diff(image: np.ndarray, reference: Detections, candidate: Detection
     for ci in match.extra:
         _box(img, candidate.xyxy[ci], EXTRA, f"extra {candidate.name_of(int(candidate.class_id[ci]))}", t)
     return img
+
+
+# ---------------------------------------------------------------------------------------------
+# side by side (videos)
+
+MAX_TILES = 4  # side_by_side's layouts: one row of 1-4 tiles, or 2x2
+
+
+def _caption_height(tile_h: int) -> int:
+    return max(18, round(tile_h * 0.06))
+
+
+def _draw_caption(bar: np.ndarray, text: str) -> None:
+    h, w = bar.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = h / 34  # Hershey simplex is ~22 px tall at scale 1: leaves a margin above and below
+    thickness = max(1, round(h / 22))
+    (tw, th), _ = cv2.getTextSize(text, font, scale, thickness)
+    if tw > w - 8:  # a long label on a narrow tile: shrink rather than cut it
+        scale *= (w - 8) / tw
+        (tw, th), _ = cv2.getTextSize(text, font, scale, thickness)
+    cv2.putText(bar, text, (4, (h + th) // 2), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+
+
+def side_by_side(frames: Sequence[np.ndarray], labels: Sequence[str], grid: bool | None = None) -> np.ndarray:
+    """Tiles of equally sized RGB frames, each under a dark caption bar with its label.
+
+    One row for 1-3 frames; for 4, a 2x2 grid unless ``grid=False`` (``grid=None`` chooses).
+    """
+    if not frames or len(frames) != len(labels):
+        raise ValueError(f"need one label per frame, got {len(frames)} frames and {len(labels)} labels")
+    if len(frames) > MAX_TILES:
+        raise ValueError(f"at most {MAX_TILES} frames side by side, got {len(frames)}")
+    h, w = frames[0].shape[:2]
+    if any(f.shape != frames[0].shape for f in frames):
+        raise ValueError(f"frames differ in size: {[f.shape for f in frames]}")
+    use_grid = len(frames) == 4 if grid is None else grid and len(frames) == 4
+    cols = 2 if use_grid else len(frames)
+    rows = 2 if use_grid else 1
+    bar = _caption_height(h)
+    tile_h = h + bar
+    canvas = np.empty((rows * tile_h, cols * w, 3), dtype=np.uint8)
+    for i, (frame, label) in enumerate(zip(frames, labels, strict=True)):
+        r, c = divmod(i, cols)
+        y, x = r * tile_h, c * w
+        canvas[y : y + bar, x : x + w] = (32, 32, 32)
+        _draw_caption(canvas[y : y + bar, x : x + w], label)
+        canvas[y + bar : y + tile_h, x : x + w] = frame
+    return canvas

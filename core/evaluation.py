@@ -11,9 +11,18 @@ from .detections import Detections
 from .detector import Detector
 from .errors import InputError
 from .images import load_image
-from .metrics import Agreement, LatencyStats, agreement_parts, merge_agreements
+from .metrics import (
+    AGREEMENT_COLUMNS,
+    Agreement,
+    LatencyStats,
+    agreement_cells,
+    agreement_parts,
+    merge_agreements,
+    pareto_front,
+)
 from .processing import EVAL_PARAMS, PostParams
 from .progress import Progress, no_progress
+from .tables import Column, Table
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,7 @@ def evaluate(
             try:
                 chunk.append((item, load_image(item.image)))
             except InputError:
-                dataset.report.unreadable_images.append(item.image.name)
+                dataset.inventory.unreadable_images.append(item.image.name)
         images = [image for _, image in chunk]
         for det in runs:
             for (item, image), raw in zip(chunk, det.infer_raw_batch(images, min_conf), strict=True):
@@ -103,3 +112,21 @@ def evaluate(
             )
         )
     return out
+
+
+def eval_table(results: Sequence[VariantEval], reference: str) -> Table:
+    """The Accuracy page's table, the CLI's and the CSV's; Pareto: no other variant is both faster and more accurate."""
+    pareto = pareto_front([r.latency.p50 for r in results], [r.accuracy.map50_95 for r in results])
+    columns = (Column("variant"), Column("mAP50", 4), Column("mAP50-95", 4), Column("p50 ms", 2))
+    columns += (*AGREEMENT_COLUMNS, Column("Pareto"))
+    rows = [
+        (r.variant, r.accuracy.map50, r.accuracy.map50_95, r.latency.p50, *agreement_cells(r.agreement), front)
+        for r, front in zip(results, pareto, strict=True)
+    ]
+    batch = results[0].batch_size if results else 1
+    notes = (
+        f"agreement vs {reference} at conf 0.25, IoU 0.5, same class; mAP at conf 0.001, NMS IoU 0.6 (YOLOv5 val.py)",
+        "p50 ms: per image, end to end (letterbox + inference + NMS)"
+        + (f"; batch size {batch}: the batch's time shared out" if batch > 1 else ""),
+    )
+    return Table(columns, rows, notes)

@@ -51,14 +51,6 @@ def unletterbox(boxes: np.ndarray, lb: Letterbox) -> np.ndarray:
     return clip_boxes(out, lb.src_h, lb.src_w)
 
 
-def to_input_coords(boxes: np.ndarray, lb: Letterbox) -> np.ndarray:
-    """Inverse of :func:`unletterbox` (without clipping): source pixels -> network-input pixels."""
-    out = boxes.astype(np.float32, copy=True)
-    out[:, [0, 2]] = out[:, [0, 2]] * lb.ratio + lb.pad_x
-    out[:, [1, 3]] = out[:, [1, 3]] * lb.ratio + lb.pad_y
-    return out
-
-
 def clip_boxes(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)

@@ -9,8 +9,7 @@ import numpy as np
 
 from .config import MAX_IMAGE_PIXELS
 from .errors import InputError
-
-IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "bmp")
+from .formats import IMAGE_TYPES
 
 
 def _pil_open(fp: object) -> object:

@@ -58,17 +58,6 @@ _TORCH_MODULE_NAMES = (
 # Namespaces that mark a checkpoint as written by the ultralytics package (YOLOv5u, v8, 11...).
 ULTRALYTICS_PREFIX = "ultralytics."
 
-_LAZY = ("LegacyModel", "LegacyDetect", "LegacyCheckpoint")
-
-
-def __getattr__(name: str) -> Any:
-    """The torch-based classes, imported on first use (PEP 562)."""
-    if name in _LAZY:
-        from . import _legacy_modules
-
-        return getattr(_legacy_modules, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 def _torch_modules() -> list[Any]:
     from torch import nn

@@ -9,6 +9,7 @@ import numpy as np
 
 from .detections import Detections
 from .geometry import box_iou
+from .tables import Column
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,32 @@ class LatencyStats:
 
     def to_dict(self, ndigits: int = 3) -> dict[str, float]:
         return {k: (round(v, ndigits) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class LatencySpread:
+    """The median of repeated timed runs and how far they spread (p10-p90), in milliseconds."""
+
+    p50: float
+    p10: float
+    p90: float
+    runs: int
+
+    @classmethod
+    def from_samples(cls, samples_ms: Sequence[float]) -> LatencySpread:
+        a = np.asarray(samples_ms, dtype=np.float64)
+        if a.size == 0:
+            return cls(float("nan"), float("nan"), float("nan"), 0)
+        p10, p50, p90 = (float(x) for x in np.percentile(a, [10, 50, 90]))
+        return cls(p50, p10, p90, int(a.size))
+
+    def to_dict(self, ndigits: int = 3) -> dict[str, float | int]:
+        return {
+            "p50": round(self.p50, ndigits),
+            "p10": round(self.p10, ndigits),
+            "p90": round(self.p90, ndigits),
+            "runs": self.runs,
+        }
 
 
 @dataclass(frozen=True)
@@ -79,6 +106,14 @@ class Agreement:
             "recall": round(self.recall, 4),
             "precision": round(self.precision, 4),
         }
+
+
+AGREEMENT_COLUMNS = (Column("matched"), Column("missed"), Column("extra"), Column("mean |Δconf|", 4))
+
+
+def agreement_cells(a: Agreement | None) -> tuple[int | None, int | None, int | None, float | None]:
+    """The cells under :data:`AGREEMENT_COLUMNS`; empty for the reference itself."""
+    return (a.matched, a.missed, a.extra, a.mean_abs_dconf) if a is not None else (None, None, None, None)
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import convert
+from . import config, convert
 from .backends import BackendOptions, availability, create_backend
 from .cache import cached_build, read_verified, sha256_file, sha256_text
 from .config import DEFAULT_IMGSZ, cache_dir
 from .detector import Detector
 from .errors import InputError, RuntimeUnavailableError
+from .onnx_file import ModelInfo, inspect_onnx
 from .progress import Progress, no_progress, scaled
-from .sources import ModelInfo, ModelSource, SourceKind, inspect_onnx
+from .sources import ModelSource, SourceKind
 from .variants import Artefact, Int8Flavour, Variant
+
+NEEDS_CALIBRATION = "INT8 needs calibration images"
 
 # Bump when a conversion step changes its output, to invalidate caches. 2: the Detect head metadata (core.head).
 CONVERTER_VERSION = "2"
@@ -81,10 +84,17 @@ class ModelStore:
 
     # -- artefact paths --------------------------------------------------------------------
 
+    def missing_input(self, variant: Variant) -> str:
+        """What this store lacks to build ``variant`` ("" when nothing): the one place that says INT8 needs
+        calibration images. Callers add how their user gives them (a CLI flag, a page's setting)."""
+        if variant.spec.artefact.int8_flavour is not None and self.calib_dir is None:
+            return NEEDS_CALIBRATION
+        return ""
+
     def _calib_files(self) -> list[Path]:
         if self.calib_dir is None:
             raise InputError(
-                "INT8 needs calibration images: pass --calib DIR (a folder of images, e.g. a few hundred "
+                f"{NEEDS_CALIBRATION}: pass --calib DIR (a folder of images, e.g. a few hundred "
                 "from your training set; never the evaluation set)"
             )
         return convert.list_images(Path(self.calib_dir))[: self.int8.max_images]
@@ -194,9 +204,36 @@ class ModelStore:
         info = self.info()
         opts = options or BackendOptions()
         if opts.cache_dir is None:
-            opts = BackendOptions(**(asdict(opts) | {"cache_dir": self.directory / "engines"}))
+            opts = replace(opts, cache_dir=self.directory / "engines")
         progress(0.85, f"loading {variant}")
         backend = create_backend(variant.runtime, opts)
         backend.load(path, variant.precision, scaled(progress, 0.85, 0.99))
         progress(1.0, f"{variant} loaded")
-        return Detector(variant, backend, info, self.input_hw, path)
+        return Detector(variant, backend, info, self.input_hw)
+
+
+def open_store(
+    model: str | Path,
+    *,
+    cache_dir: Path | None = None,
+    models_dir: Path | None = None,
+    trust: bool = False,
+    names: Path | None = None,
+    imgsz: int | None = None,
+    calib_dir: Path | None = None,
+    int8: convert.Int8Options | None = None,
+    progress: Progress = no_progress,
+) -> ModelStore:
+    """Resolve ``model`` (a path or an official name) and open its store: what the CLI, the doctor, the
+    dashboard and the bench scripts all start with. ``cache_dir``/``models_dir`` default to the environment's."""
+    from .sources import resolve_model
+
+    cache = config.cache_dir(cache_dir)
+    source = resolve_model(
+        model,
+        models_directory=config.models_dir(models_dir, cache),
+        trust=trust,
+        names_file=names,
+        progress=progress,
+    )
+    return ModelStore(source, cache_root=cache, imgsz=imgsz, calib_dir=calib_dir, int8=int8 or convert.Int8Options())

@@ -55,6 +55,15 @@ class Artefact(StrEnum):
             Artefact.ONNX_INT8_TRT: Int8Flavour.TRT,
         }.get(self)
 
+    @property
+    def precision(self) -> Precision:
+        return Precision(self.value.split("-")[1])
+
+    @classmethod
+    def of(cls, precision: Precision, flavour: Int8Flavour = Int8Flavour.CPU) -> Artefact:
+        """The file that carries ``precision`` (INT8: in ``flavour``)."""
+        return next(a for a in cls if a.precision is precision and a.int8_flavour in (None, flavour))
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -99,37 +108,64 @@ def parse_variants(text: str | list[str]) -> list[Variant]:
 
 @dataclass(frozen=True)
 class VariantSpec:
+    """One row of the table: everything the engine, the CLI and the pages need to know about a variant."""
+
     variant: Variant
     artefact: Artefact  # the ONNX file the variant runs from (engines are built from it)
     needs_gpu: bool
+    backend: str  # "module:Class" of the Backend that runs it, imported only when used
     note: str = ""  # shown beside the variant: what the precision really means on this runtime
 
+    @property
+    def runtime(self) -> Runtime:
+        return self.variant.runtime
 
-def _spec(rt: Runtime, p: Precision, artefact: Artefact, note: str = "") -> VariantSpec:
-    return VariantSpec(Variant(rt, p), artefact, needs_gpu=rt is not Runtime.ORT, note=note)
+    @property
+    def precision(self) -> Precision:
+        return self.variant.precision
 
 
+_ORT_CPU = "core.backends.onnxruntime:OrtCpuBackend"
+_ORT_CUDA = "core.backends.onnxruntime:OrtCudaBackend"
+_ORT_TRT = "core.backends.onnxruntime:OrtTensorrtBackend"
+_TRT = "core.backends.tensorrt:TensorrtBackend"
+_CPU_FP16 = (
+    "FP16 weights and activations; ONNX Runtime's x86 CPU provider has few FP16 kernels and "
+    "inserts casts, so most arithmetic runs in FP32 (accuracy is FP16's, speed is not)"
+)
+_R, _P, _A = Runtime, Precision, Artefact
+
+# THE table. Adding a runtime: its Runtime member and label above, one group of rows here, one backend
+# module under core/backends/, and its line in requirements-gpu.txt (README, "Layout").
 _SPECS = [
-    _spec(Runtime.ORT, Precision.FP32, Artefact.ONNX_FP32),
-    _spec(
-        Runtime.ORT,
-        Precision.FP16,
-        Artefact.ONNX_FP16,
-        "FP16 weights and activations; ONNX Runtime's x86 CPU provider has few FP16 kernels and "
-        "inserts casts, so most arithmetic runs in FP32 (accuracy is FP16's, speed is not)",
-    ),
-    _spec(Runtime.ORT, Precision.INT8, Artefact.ONNX_INT8_CPU, "static Q/DQ, u8 activations, s8 weights"),
-    _spec(Runtime.ORT_CUDA, Precision.FP32, Artefact.ONNX_FP32),
-    _spec(Runtime.ORT_CUDA, Precision.FP16, Artefact.ONNX_FP16),
-    _spec(Runtime.ORT_TRT, Precision.FP32, Artefact.ONNX_FP32),
-    _spec(Runtime.ORT_TRT, Precision.FP16, Artefact.ONNX_FP16),
-    _spec(Runtime.ORT_TRT, Precision.INT8, Artefact.ONNX_INT8_TRT, "explicit Q/DQ, symmetric s8"),
-    _spec(Runtime.TRT, Precision.FP32, Artefact.ONNX_FP32, "strongly typed network"),
-    _spec(Runtime.TRT, Precision.FP16, Artefact.ONNX_FP16, "strongly typed network"),
-    _spec(Runtime.TRT, Precision.INT8, Artefact.ONNX_INT8_TRT, "strongly typed, explicit Q/DQ"),
-]
+    VariantSpec(Variant(runtime, precision), artefact, needs_gpu, backend, note)
+    for runtime, precision, artefact, needs_gpu, backend, note in (
+        # runtime    precision  artefact           GPU    backend    note
+        (_R.ORT,      _P.FP32, _A.ONNX_FP32,     False, _ORT_CPU,  ""),
+        (_R.ORT,      _P.FP16, _A.ONNX_FP16,     False, _ORT_CPU,  _CPU_FP16),
+        (_R.ORT,      _P.INT8, _A.ONNX_INT8_CPU, False, _ORT_CPU,  "static Q/DQ, u8 activations, s8 weights"),
+        (_R.ORT_CUDA, _P.FP32, _A.ONNX_FP32,     True,  _ORT_CUDA, ""),
+        (_R.ORT_CUDA, _P.FP16, _A.ONNX_FP16,     True,  _ORT_CUDA, ""),
+        (_R.ORT_TRT,  _P.FP32, _A.ONNX_FP32,     True,  _ORT_TRT,  ""),
+        (_R.ORT_TRT,  _P.FP16, _A.ONNX_FP16,     True,  _ORT_TRT,  ""),
+        (_R.ORT_TRT,  _P.INT8, _A.ONNX_INT8_TRT, True,  _ORT_TRT,  "explicit Q/DQ, symmetric s8"),
+        (_R.TRT,      _P.FP32, _A.ONNX_FP32,     True,  _TRT,      "strongly typed network"),
+        (_R.TRT,      _P.FP16, _A.ONNX_FP16,     True,  _TRT,      "strongly typed network"),
+        (_R.TRT,      _P.INT8, _A.ONNX_INT8_TRT, True,  _TRT,      "strongly typed, explicit Q/DQ"),
+    )
+]  # fmt: skip
 
 VARIANTS: dict[Variant, VariantSpec] = {s.variant: s for s in _SPECS}
 
 CPU_VARIANTS: list[Variant] = [v for v, s in VARIANTS.items() if not s.needs_gpu]
 REFERENCE = Variant(Runtime.ORT, Precision.FP32)
+
+
+def runtime_spec(runtime: Runtime) -> VariantSpec:
+    """The first row of ``runtime``: what every variant of it shares (backend, needs GPU)."""
+    return next(s for s in _SPECS if s.runtime is runtime)
+
+
+def with_reference(variants: list[Variant], reference: Variant = REFERENCE) -> list[Variant]:
+    """``variants`` plus the reference (last) when it is not among them: what a comparison must run."""
+    return [*variants, *([reference] if reference not in variants else [])]

@@ -8,14 +8,14 @@ import plotly.express as px
 import streamlit as st
 
 from core.accuracy import load_dataset
-from core.archive import MAX_UNPACKED_BYTES, extract_zip
+from core.archive import MAX_UNPACKED_BYTES, dataset_root, extract_zip
+from core.compare import digest
 from core.errors import CoreError
-from core.evaluation import evaluate
-from core.metrics import pareto_front
-from core.variants import REFERENCE
-from pages import common
+from core.evaluation import eval_table, evaluate
+from core.variants import REFERENCE, with_reference
+from ui import model, navigation, pool, report_sections, session_files, widgets
 
-common.through_app_navigation()
+navigation.through_app_navigation()
 
 st.title("Accuracy")
 st.caption(
@@ -23,14 +23,14 @@ st.caption(
     "end-to-end latency, and agreement with ort:fp32 at conf 0.25."
 )
 
-store = common.active_store()
+store = model.active_store()
 if store is None:
     st.stop()
 
 with st.expander("Variants", expanded=True):
-    variants = common.variant_picker("acc", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8)
+    variants = widgets.variant_picker("acc", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8)
 
-default_data = os.environ.get(common.ENV_DATA, "")
+default_data = os.environ.get(model.ENV_DATA, "")
 options = (["Bundled default"] if default_data and Path(default_data).is_dir() else []) + [
     "Folder path",
     "Upload a zip",
@@ -45,21 +45,19 @@ elif source == "Folder path":
     root = Path(typed).expanduser() if typed else None
 else:
     up = st.file_uploader(
-        f"Zip with images/ and labels/ (up to {common.MAX_UPLOAD_MB} MB; unpacked at most "
+        f"Zip with images/ and labels/ (up to {widgets.MAX_UPLOAD_MB} MB; unpacked at most "
         f"{MAX_UNPACKED_BYTES / 2**30:.0f} GB)",
         type=["zip"],
         key="acc:zip",
     )
     if up is not None:
-        key = common.digest(up.getvalue())
-        target = common.session_dir() / f"dataset-{key}"
-        if not target.exists():
-            try:
-                root = extract_zip(up.getvalue(), target, up.name)
-            except CoreError as exc:
-                st.error(str(exc))
-                st.stop()
-        root = next((p for p in (target, *target.iterdir()) if (p / "images").is_dir()), target)
+        key = digest(up.getvalue())
+        target = session_files.session_dir() / f"dataset-{key}"
+        try:
+            root = dataset_root(target) if target.exists() else extract_zip(up.getvalue(), target, up.name)
+        except CoreError as exc:
+            st.error(str(exc))
+            st.stop()
 m1, m2 = st.columns([3, 1])
 max_images = m1.slider("Use at most this many images", 8, 5000, 128, 8, key="acc:max")
 batch = m2.number_input(
@@ -82,14 +80,14 @@ try:
 except CoreError as exc:
     st.error(str(exc))
     st.stop()
-st.caption(f"Dataset: {dataset.report.summary()}")
+st.caption(f"Dataset: {dataset.inventory.summary()}")
 
 if st.button("Evaluate", type="primary"):
-    needed = [*variants, *([REFERENCE] if REFERENCE not in variants else [])]
-    detectors = common.open_detectors(store, needed)
+    needed = with_reference(variants)
+    detectors = pool.open_detectors(store, needed)
     if detectors is None:
         st.stop()
-    update, bar = common.progress_callback("Evaluating")
+    update, bar = widgets.progress_callback("Evaluating")
     results = evaluate(
         detectors[: len(variants)],
         dataset,
@@ -100,10 +98,10 @@ if st.button("Evaluate", type="primary"):
     bar.empty()
     if not any(r.accuracy.images for r in results):
         st.session_state.pop("acc:results", None)
-        shown = ", ".join(dataset.report.unreadable_images[:5])
+        shown = ", ".join(dataset.inventory.unreadable_images[:5])
         st.error(f"None of the {len(dataset.items)} images of {root.name} could be read ({shown}); nothing to score.")
         st.stop()
-    state = (results, dataset.report, store.source.name, store.input_size, str(root), int(batch))
+    state = (results, dataset.inventory, store.source.name, store.input_size, str(root), int(batch))
     st.session_state["acc:results"] = state
 
 if "acc:results" not in st.session_state:
@@ -111,25 +109,12 @@ if "acc:results" not in st.session_state:
     st.stop()
 
 results, report, model_name, imgsz, data_root, batch = st.session_state["acc:results"]
-table = pd.DataFrame(
-    [
-        {
-            "variant": r.variant,
-            "mAP50": r.accuracy.map50,
-            "mAP50-95": r.accuracy.map50_95,
-            "p50 ms": r.latency.p50,
-            "matched": r.agreement.matched if r.agreement else None,
-            "missed": r.agreement.missed if r.agreement else None,
-            "extra": r.agreement.extra if r.agreement else None,
-            "mean |Δconf|": r.agreement.mean_abs_dconf if r.agreement else None,
-        }
-        for r in results
-    ]
-)
-table["Pareto"] = pareto_front(table["p50 ms"].tolist(), table["mAP50-95"].tolist())
+scores = eval_table(results, str(REFERENCE))
+table = pd.DataFrame(scores.records())
 st.subheader(f"{model_name} @ {imgsz}px on {Path(data_root).name}: {report.images} images, {report.boxes} boxes")
-st.caption(f"Batch size {batch}" + (": p50 ms is per image, the batch's time shared out." if batch > 1 else "."))
-st.dataframe(table.round(4), hide_index=True, width="stretch")
+for note in scores.notes:
+    st.caption(note)
+st.dataframe(table, hide_index=True, width="stretch")
 
 front = table[table["Pareto"]].sort_values("p50 ms")
 scatter = px.scatter(
@@ -158,14 +143,14 @@ if report.bad_lines or report.orphan_labels or report.other_files or report.unre
                 "other files": report.other_files[:200],
             }
         )
-st.download_button("Download CSV", table.to_csv(index=False), "accuracy.csv", "text/csv")
-common.report_put(
+st.download_button("Download CSV", scores.to_csv(), "accuracy.csv", "text/csv")
+report_sections.put_section(
     "accuracy",
-    common.ReportSection(
+    report_sections.ReportSection(
         "Accuracy",
         [
             ("text", f"{model_name} @ {imgsz}px; dataset {report.summary()}."),
-            ("table", table.round(4)),
+            ("table", table),
             ("figure", scatter),
         ],
     ),

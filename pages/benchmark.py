@@ -7,14 +7,14 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.bench import benchmark
+from core.bench import bench_table, benchmark
 from core.errors import InputError
 from core.images import IMAGE_TYPES, load_image
 from core.samples import sample_images
 from core.system import system_info
-from pages import common
+from ui import model, navigation, pool, report_sections, widgets
 
-common.through_app_navigation()
+navigation.through_app_navigation()
 
 st.title("Benchmark")
 st.caption(
@@ -22,17 +22,17 @@ st.caption(
     "`python -m core bench`."
 )
 
-choice = common.model_choice()
+choice = model.model_choice()
 s1, s2 = st.columns(2)
 sizes = sorted({320, 416, 512, 640, 768, 1024, choice.imgsz})
 imgsz = s1.selectbox("Image size (px)", sizes, index=sizes.index(choice.imgsz), key="bench:imgsz")
 threads = s2.number_input("CPU threads (0 = one per physical core)", 0, 64, choice.threads, key="bench:threads")
-store = common.active_store(imgsz=imgsz)
+store = model.active_store(imgsz=imgsz)
 if store is None:
     st.stop()
 
 with st.expander("Variants", expanded=True):
-    variants = common.variant_picker("bench", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8)
+    variants = widgets.variant_picker("bench", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8)
 
 c1, c2, c3, c4 = st.columns(4)
 warmup = c1.number_input("Warm-up runs", 0, 200, 10, key="bench:warmup")
@@ -64,11 +64,11 @@ except InputError as exc:
     st.stop()
 
 if st.button("Run benchmark", type="primary"):
-    detectors = common.open_detectors(store, variants, threads=int(threads), in_turn=False)
+    detectors = pool.open_detectors(store, variants, threads=int(threads), in_turn=False)
     if detectors is None:
         st.stop()
     results = []
-    update, bar = common.progress_callback("Benchmarking")
+    update, bar = widgets.progress_callback("Benchmarking")
     for i, det in enumerate(detectors):
         results.append(
             benchmark(
@@ -88,31 +88,12 @@ if "bench:results" not in st.session_state:
     st.stop()
 
 results, model_name, imgsz, threads, batch = st.session_state["bench:results"]
-per = "call" if batch == 1 else f"call of {batch} images"
-base = results[0].latency.p50
-table = pd.DataFrame(
-    [
-        {
-            "variant": r.variant,
-            "batch": r.batch_size,
-            "p50 ms": r.latency.p50,
-            "p90 ms": r.latency.p90,
-            "p99 ms": r.latency.p99,
-            "mean ms": r.latency.mean,
-            "min ms": r.latency.min,
-            "FPS": r.fps,
-            f"speed-up vs {results[0].variant}": base / r.latency.p50,
-            "runs on": r.description,
-        }
-        for r in results
-    ]
-)
+bench = bench_table(results)
+table = pd.DataFrame(bench.records())
 st.subheader(f"{model_name} @ {imgsz}px, {threads or 'auto'} threads, batch size {batch}")
-st.dataframe(table.round(2), hide_index=True, width="stretch")
-st.caption(f"Latency in ms per {per}; FPS in images per second.")
-looped = [r.variant for r in results if not r.batched_call]
-if looped:
-    st.caption(f"{', '.join(looped)}: the model file takes one image per call; the batch ran image by image.")
+st.dataframe(table, hide_index=True, width="stretch")
+for note in bench.notes:
+    st.caption(note)
 
 samples_df = pd.DataFrame([{"variant": r.variant, "latency ms": s} for r in results for s in r.samples_ms])
 dist = px.box(samples_df, x="variant", y="latency ms", points="outliers", title="Latency distribution")
@@ -139,18 +120,18 @@ export = {
     "variants": [r.to_dict() for r in results],
 }
 d1, d2 = st.columns(2)
-d1.download_button("Download CSV", table.to_csv(index=False), "benchmark.csv", "text/csv")
+d1.download_button("Download CSV", bench.to_csv(), "benchmark.csv", "text/csv")
 d2.download_button("Download JSON", json.dumps(export, indent=2), "benchmark.json", "application/json")
 with st.expander("Measured on"):
     st.json(info)
 
-common.report_put(
+report_sections.put_section(
     "benchmark",
-    common.ReportSection(
+    report_sections.ReportSection(
         "Benchmark",
         [
             ("text", f"{model_name} @ {imgsz}px on {info['cpu']} ({info['cores_logical']} cores), GPU: {info['gpu']}."),
-            ("table", table.round(2)),
+            ("table", table),
             ("figure", dist),
             ("figure", stages),
         ],

@@ -9,14 +9,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from core.config import cache_dir
 from core.errors import InputError
 from core.metrics import LatencyStats
-from core.samples import demo_video, sample_videos
-from core.video import VIDEO_TYPES, probe
-from pages import common
+from core.samples import sample_videos
+from core.video import VIDEO_TYPES, VideoJob, latency_table, probe
+from ui import model, navigation, pool, report_sections, session_files, widgets
 
-common.through_app_navigation()
+navigation.through_app_navigation()
 
 # While a clip runs the page redraws the frame every POLL_SECONDS and the chart every CHART_EVERY polls.
 # Each redraw costs the server and, more, the browser (plotly re-renders the whole chart): on a 2-core
@@ -30,24 +29,22 @@ st.caption(
     "Every frame through every chosen variant; latency per frame as it happens; a side-by-side video at the end."
 )
 
-store = common.active_store()
+store = model.active_store()
 if store is None:
     st.stop()
-job: common.VideoJob | None = st.session_state.get("vid:job")
+job: VideoJob | None = st.session_state.get("vid:job")
 busy = job is not None and job.running
 
 with st.expander("Variants", expanded=not busy):
-    variants = common.variant_picker("vid", store)
+    variants = widgets.variant_picker("vid", store)
 upload = st.file_uploader(
-    f"Video ({', '.join(VIDEO_TYPES)}; up to {common.MAX_UPLOAD_MB} MB)", type=list(VIDEO_TYPES), disabled=busy
+    f"Video ({', '.join(VIDEO_TYPES)}; up to {widgets.MAX_UPLOAD_MB} MB)", type=list(VIDEO_TYPES), disabled=busy
 )
 samples = {p.name: p for p in sample_videos()}
 c1, c2 = st.columns([2, 1])
-sample = c1.selectbox(
-    "…or a sample clip", [*samples, "demo: pan across the sample images"], disabled=busy or upload is not None
-)
+sample = c1.selectbox("…or a sample clip", list(samples), disabled=busy or upload is not None)
 max_frames = c2.number_input("Frames to process (0 = all)", 0, 100_000, 0, key="vid:max", disabled=busy)
-params = common.post_controls(store.info().names, "vid")
+params = widgets.post_controls(store.info().names, "vid")
 
 
 def _preview_jpeg(rgb) -> bytes:
@@ -68,21 +65,13 @@ def latency_figure(latency: dict[str, list[float]]) -> go.Figure:
     return fig
 
 
-def stats_table(latency: dict[str, list[float]]) -> pd.DataFrame:
-    rows = []
-    for v, s in latency.items():
-        st_ = LatencyStats.from_samples(s)
-        rows.append({"variant": v, "frames": st_.count, "p50 ms": st_.p50, "p95 ms": st_.p95, "FPS (engine)": st_.fps})
-    return pd.DataFrame(rows).round(2)
-
-
 start = st.button("Start", type="primary", disabled=busy)
 if start:
     if not variants:
         st.warning("Tick at least one variant.")
         st.stop()
     if upload is not None:
-        path = common.session_dir() / f"upload-{uuid.uuid4().hex[:8]}-{common.safe_name(upload.name)}"
+        path = session_files.session_dir() / f"upload-{uuid.uuid4().hex[:8]}-{session_files.safe_name(upload.name)}"
         path.write_bytes(upload.getvalue())
         name = upload.name
         try:  # a file that is no video (empty, cut off before its index, audio only...) is named at once
@@ -94,15 +83,14 @@ if start:
     elif sample in samples:
         path, name = samples[sample], sample
     else:
-        with st.spinner("Making the demo clip…"):
-            path = demo_video(cache_dir() / "samples")
-        name = path.name
-    detectors = common.open_detectors(store, variants, beside_other_work=True)
+        st.info("Upload a clip: no sample clip was found (assets/samples/demo-pan.mp4 ships with the app).")
+        st.stop()
+    detectors = pool.open_detectors(store, variants, beside_other_work=True)
     if detectors is None:
         st.stop()
-    output = common.session_dir() / f"compare-{uuid.uuid4().hex[:8]}.mp4"
-    job = common.VideoJob(path, name, detectors, params, output, int(max_frames) or None)
-    common.track_job(job)  # stopped if this session goes away
+    output = session_files.session_dir() / f"compare-{uuid.uuid4().hex[:8]}.mp4"
+    job = VideoJob(path, name, detectors, params, output, int(max_frames) or None)
+    session_files.track_job(job)  # stopped if this session goes away
     st.session_state["vid:job"] = job
     st.rerun()  # redraw with the inputs locked (Start disabled) while the job runs
 
@@ -153,8 +141,11 @@ if video_bytes is not None:
     st.video(video_bytes, format="video/mp4")
 elif run.output is not None:
     st.info("The result video was removed with this session's temporary files; press Start to make it again.")
-table = stats_table(latency)
+stats = latency_table(latency)
+table = pd.DataFrame(stats.records())
 st.dataframe(table, hide_index=True, width="stretch")
+for note in stats.notes:
+    st.caption(note)
 fig = latency_figure(latency)
 st.plotly_chart(fig, key="vid:final")
 st.caption(
@@ -165,9 +156,9 @@ d1, d2 = st.columns(2)
 if video_bytes is not None:
     d1.download_button("Download the video (MP4)", video_bytes, f"compare-{job.name}.mp4", "video/mp4")
 d2.download_button("Per-frame latencies (CSV)", run.csv_text(), f"latency-{job.name}.csv", "text/csv")
-common.report_put(
+report_sections.put_section(
     "video",
-    common.ReportSection(
+    report_sections.ReportSection(
         "Compare video",
         [
             ("text", f"{job.name}: {run.frames} frames, {run.fps_processed:.1f} fps processed."),

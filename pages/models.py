@@ -5,19 +5,20 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.compare import digest
 from core.config import OFFICIAL_MODELS, cache_dir
-from core.doctor import runtime_report
+from core.doctor import runtime_availability
 from core.errors import CoreError
 from core.sources import SourceKind, resolve_model
 from core.system import system_info
 from core.variants import Artefact
-from pages import common
+from ui import model, navigation, pool, session_files, widgets
 
-common.through_app_navigation()
+navigation.through_app_navigation()
 
 st.title("Models")
 
-current = common.model_choice()
+current = model.model_choice()
 st.subheader("Choose the model")
 kinds = ["Official YOLOv5", "Upload .pt / .onnx", "Path on the server"]
 kind = st.radio("Source", kinds, index=0 if current.spec in OFFICIAL_MODELS else 2, horizontal=True, key="models:kind")
@@ -28,10 +29,10 @@ if kind == kinds[0]:
     st.caption(f"Taken from the models folder or downloaded once from the YOLOv5 v7.0 release into `{cache_dir()}`.")
 elif kind == kinds[1]:
     up = st.file_uploader(
-        f"Model file (.pt, .onnx; up to {common.MAX_UPLOAD_MB} MB)", type=["pt", "pth", "onnx"], key="models:upload"
+        f"Model file (.pt, .onnx; up to {widgets.MAX_UPLOAD_MB} MB)", type=["pt", "pth", "onnx"], key="models:upload"
     )
     if up is not None:
-        path = common.session_dir() / "models" / f"{common.digest(up.getvalue())}-{common.safe_name(up.name)}"
+        path = session_files.session_dir() / "models" / f"{digest(up.getvalue())}-{session_files.safe_name(up.name)}"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             path.write_bytes(up.getvalue())
@@ -59,17 +60,17 @@ if st.button("Use this model", type="primary", disabled=not spec):
         source = resolve_model(spec, trust=trust)  # checks the file and the trust gate before anything loads
         if calib and not Path(calib).is_dir():
             raise CoreError(f"calibration folder {calib} does not exist")
-        choice = common.ModelChoice(spec, int(imgsz), calib, trust, int(threads))
+        choice = model.ModelChoice(spec, int(imgsz), calib, trust, int(threads))
         with st.spinner(f"Checking {source.path.name} (first time: export to ONNX)…"):
-            common.load_store(choice)
+            model.load_store(choice)
     except CoreError as exc:
         st.error(str(exc))
         st.caption(f"The active model is still `{current.label}`.")
     else:
-        common.set_model_choice(choice)
+        model.set_model_choice(choice)
         st.success(f"Using {source.path.name} ({source.kind.value}).")
 
-store = common.active_store()
+store = model.active_store()
 if store is None:
     st.stop()
 info = store.info()
@@ -102,7 +103,7 @@ if store.calib_dir is None:
 missing = [s.artefact for s in status if not s.exists]
 b1, b2 = st.columns(2)
 if b1.button(f"Build missing ({len(missing)})", disabled=not missing):
-    update, bar = common.progress_callback("Building")
+    update, bar = widgets.progress_callback("Building")
     try:
         for i, art in enumerate(missing):
             store.artefact(art, lambda f, msg, i=i, art=art: update((i + f) / len(missing), f"{art.value}: {msg}"))
@@ -111,7 +112,7 @@ if b1.button(f"Build missing ({len(missing)})", disabled=not missing):
     bar.empty()
     st.rerun()
 if b2.button("Clear this model's cache"):
-    common.forget_detectors(store)
+    pool.forget_detectors(store)
     store.clear()
     st.success("Cleared. Artefacts are rebuilt the next time they are needed.")
     st.rerun()
@@ -129,7 +130,7 @@ st.dataframe(
                 "available": "yes" if r["available"] else "no",
                 "why not": r["reason"],
             }
-            for r in runtime_report()
+            for r in runtime_availability()
         ]
     ),
     hide_index=True,

@@ -2,18 +2,18 @@
 
 import streamlit as st
 
-from core.report import render_html
+from core.html_report import render_html
 from core.system import system_info
-from pages import common
+from ui import model, navigation, report_sections
 
-common.through_app_navigation()
+navigation.through_app_navigation()
 
 st.title("Report")
 st.caption(
     "Everything this session produced — images, tables, interactive plots — in one HTML file that opens offline."
 )
 
-sections = common.report_sections()
+sections = report_sections.sections()
 order = ["images", "video", "benchmark", "accuracy"]
 present = [k for k in order if k in sections] + [k for k in sections if k not in order]
 if not present:
@@ -21,7 +21,7 @@ if not present:
     st.stop()
 
 st.write("Included: " + ", ".join(sections[k].title for k in present))
-title = st.text_input("Title", value=f"YOLO variant comparison — {common.model_choice().label}")
+title = st.text_input("Title", value=f"YOLO variant comparison — {model.model_choice().label}")
 html = render_html(title, [sections[k] for k in present], system_info())
 st.download_button("Download the HTML report", html, "yololab-report.html", "text/html", type="primary")
 st.caption(f"{len(html) / 1e6:.1f} MB (plotly.js is embedded so the file works without a network).")

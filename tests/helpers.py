@@ -16,7 +16,8 @@ def legacy_pickle_names() -> Iterator[None]:
     """Make our stand-in classes pickle under the legacy ``models.yolo`` / ``models.common`` names."""
     import ultralytics.nn.modules as um
 
-    from core.legacy_yolov5 import _COMMON_BLOCKS, LegacyDetect, LegacyModel
+    from core._legacy_modules import LegacyDetect, LegacyModel
+    from core.legacy_yolov5 import _COMMON_BLOCKS
 
     mods = {n: types.ModuleType(n) for n in ("models", "models.yolo", "models.common")}
     saved_mods = {n: sys.modules.get(n) for n in mods}
@@ -88,7 +89,7 @@ def hostile_checkpoint(path: Path, marker: Path, disguise_as_yolov5: bool) -> Pa
     payload: dict[str, object] = {"evil": MarkerPayload(marker)}
     if disguise_as_yolov5:
         with legacy_pickle_names():
-            from core.legacy_yolov5 import LegacyModel
+            from core._legacy_modules import LegacyModel
 
             payload["model"] = LegacyModel()
             torch.save(payload, str(path))
@@ -170,3 +171,15 @@ def hostile_images(bus_jpg: Path) -> dict[str, tuple[bytes, str | None]]:
         "cmyk.jpg": (_encoded(bus.convert("CMYK"), "JPEG", quality=95), None),
         "exif-rotated.jpg": (exif_rotated_jpeg(bus_jpg), None),
     }
+
+
+def dynamic_relu_onnx(path: Path) -> Path:
+    """A one-node ONNX file whose input and output are [batch, 3, h, w] with every size but 3 dynamic."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, "h", "w"])
+    y = helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3, "h", "w"])
+    graph = helper.make_graph([helper.make_node("Relu", ["images"], ["out"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path

@@ -22,7 +22,7 @@ def test_dataset_problems_are_counted_and_reported_never_fatal(tmp_path, bus_jpg
     _write(root / "labels" / "b.txt", "0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n")  # duplicate row
     _write(root / "labels" / "orphan.txt", "0 0.5 0.5 0.2 0.2\n")
     ds = load_dataset(root)
-    rep = ds.report
+    rep = ds.inventory
     assert (rep.images, rep.labelled, rep.background, rep.boxes) == (3, 2, 1, 2)
     assert rep.orphan_labels == ["orphan.txt"] and rep.other_files == ["notes.md"]
     assert len(rep.bad_lines) == 4 and any("a.txt:2" in b and "outside 0..1" in b for b in rep.bad_lines)
@@ -39,10 +39,10 @@ def test_empty_or_missing_dataset_is_explained(tmp_path):
 
 def test_shared_sets_load_as_documented(calib_dir, val_dir):
     train = load_dataset(calib_dir)
-    assert train.report.images == 128 and train.report.background == 2 and len(train.report.orphan_labels) == 2
-    assert train.report.boxes == 929
+    assert train.inventory.images == 128 and train.inventory.background == 2 and len(train.inventory.orphan_labels) == 2
+    assert train.inventory.boxes == 929
     val = load_dataset(val_dir)
-    assert val.report.images == 128 and val.report.boxes == 898 and not val.report.bad_lines
+    assert val.inventory.images == 128 and val.inventory.boxes == 898 and not val.inventory.bad_lines
 
 
 def test_perfect_predictions_score_one_and_shifted_ones_less():

@@ -180,7 +180,7 @@ def test_video_job_stop_keeps_what_was_processed(store, detectors, videos_dir, t
     import av
 
     from core.processing import PostParams
-    from pages.common import VideoJob
+    from core.video import VideoJob
 
     clip = videos_dir / "street_people_car_tokyo_360p.mp4"
     job = VideoJob(clip, clip.name, [detectors["ort:fp32"]], PostParams(), tmp_path / "out.mp4", None)

@@ -143,7 +143,8 @@ def _short_clip(videos_dir: Path, dest: Path, frames: int = 45) -> Path:
 def test_upload_clip_live_chart_and_playable_result(server, page, videos_dir, tmp_path):
     # First in this module on purpose: the server's first visitor opens a page's URL directly (Streamlit
     # would run pages/compare_video.py on its own, without app.py, unless the page reroutes it).
-    clip = _short_clip(videos_dir, tmp_path / "tokyo-first-1.5s.mp4")
+    # 6 s of video: long enough to be still running over several of the page's 2 s redraws on a fast machine
+    clip = _short_clip(videos_dir, tmp_path / "tokyo-first-6s.mp4", frames=180)
     page.goto(f"{server}/compare_video")
     page.get_by_text("Compare video").first.wait_for(timeout=120_000)
     wait_idle(page)

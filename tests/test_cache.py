@@ -125,12 +125,12 @@ def test_two_cli_conversions_of_the_same_model_at_once_build_one_good_artefact(c
 def _assert_detects_bus(artefact: Path, bus_image) -> None:
     from core.backends import create_backend
     from core.detector import Detector
-    from core.sources import inspect_onnx
+    from core.onnx_file import inspect_onnx
     from core.variants import Precision, Runtime, Variant
 
     backend = create_backend(Runtime.ORT)
     backend.load(artefact, Precision.FP16)
-    with Detector(Variant(Runtime.ORT, Precision.FP16), backend, inspect_onnx(artefact), (640, 640), artefact) as d:
+    with Detector(Variant(Runtime.ORT, Precision.FP16), backend, inspect_onnx(artefact), (640, 640)) as d:
         assert sorted(d.detect(bus_image).detections.to_records(), key=lambda r: r["class_name"])[0]["class_name"]
         assert len(d.detect(bus_image).detections) == 4
 

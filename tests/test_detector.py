@@ -5,6 +5,7 @@ import pytest
 
 from core.metrics import agreement
 from core.processing import PostParams
+from core.variants import Variant
 
 # The official YOLOv5 pipeline on bus.jpg (ort:fp32, 640, conf 0.25, IoU 0.45), from the issue.
 OFFICIAL_BUS = [
@@ -77,7 +78,7 @@ def _same_detections(a, b, max_dconf=1e-4):
 
 
 @pytest.mark.parametrize("variant", ["ort:fp32", "ort:int8"])
-def test_the_numpy_box_decode_gives_what_the_whole_graph_gives(detectors, bus_image, variant):
+def test_the_numpy_box_decode_gives_what_the_whole_graph_gives(store, detectors, bus_image, variant):
     import onnxruntime as ort
 
     from core.detector import RawOutput
@@ -85,7 +86,8 @@ def test_the_numpy_box_decode_gives_what_the_whole_graph_gives(detectors, bus_im
 
     det = detectors[variant]
     assert det.head is not None and "box decode in numpy" in det.backend.description
-    whole = ort.InferenceSession(str(det.model_path), providers=["CPUExecutionProvider"])  # decode in the graph
+    whole_graph = store.path_for(Variant.parse(variant).spec.artefact)  # the file, with its decode
+    whole = ort.InferenceSession(str(whole_graph), providers=["CPUExecutionProvider"])
     tensor, lb = preprocess(bus_image, det.input_hw)
     full = whole.run(None, {whole.get_inputs()[0].name: tensor})[0]
     every_row = det.infer_raw(bus_image).output  # min_conf 0: all 25200 rows, in the graph's order

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core.geometry import PAD_VALUE, batched_nms, box_iou, letterbox, nms, to_input_coords, unletterbox
+from core.geometry import PAD_VALUE, Letterbox, batched_nms, box_iou, letterbox, nms, unletterbox
 
 
 def test_letterbox_centres_and_pads_gray_like_yolov5():
@@ -59,6 +59,14 @@ def test_batched_nms_never_suppresses_across_classes():
 
 
 sizes = st.integers(min_value=1, max_value=2000)
+
+
+def to_input_coords(boxes: np.ndarray, lb: Letterbox) -> np.ndarray:
+    """What letterbox does to a box: source pixels -> network-input pixels (unletterbox's inverse)."""
+    out = boxes.astype(np.float32, copy=True)
+    out[:, [0, 2]] = out[:, [0, 2]] * lb.ratio + lb.pad_x
+    out[:, [1, 3]] = out[:, [1, 3]] * lb.ratio + lb.pad_y
+    return out
 
 
 @settings(max_examples=60, deadline=None)

@@ -19,15 +19,15 @@ import pytest
 from core import doctor
 from core.backends import BackendOptions, availability
 from core.backends.gpu import probe_gpu
+from core.cli import build_parser, cmd_doctor
 from core.errors import InputError
 from core.metrics import Agreement, agreement
 from core.variants import REFERENCE, Artefact, Precision, Runtime, Variant, parse_variants
+from core.video import iter_frames
 
 
 def _doctor(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    doctor.add_arguments(parser)
-    return parser.parse_args(list(argv))
+    return build_parser().parse_args(["doctor", *argv])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -38,7 +38,7 @@ def _doctor(*argv: str) -> argparse.Namespace:
 def test_gpu_check_without_gpu_has_nothing_to_check_and_exits_0(capsys, tmp_path):
     # a model that does not exist: proves nothing is resolved, downloaded or built when nothing can run
     args = _doctor("--gpu-check", "--model", str(tmp_path / "absent.pt"), "--cache-dir", str(tmp_path))
-    assert doctor.run(args) == 0
+    assert cmd_doctor(args) == 0
     out = capsys.readouterr().out
     assert "no GPU variant can run on this machine, so there is nothing to check" in out
     for runtime in ("ort-cuda", "ort-trt", "trt"):
@@ -46,7 +46,7 @@ def test_gpu_check_without_gpu_has_nothing_to_check_and_exits_0(capsys, tmp_path
     assert probe_gpu().reason in out
     assert not list(tmp_path.iterdir())
 
-    assert doctor.run(_doctor("--gpu-check", "--json", "--model", str(tmp_path / "absent.pt"))) == 0
+    assert cmd_doctor(_doctor("--gpu-check", "--json", "--model", str(tmp_path / "absent.pt"))) == 0
     report = json.loads(capsys.readouterr().out)["gpu_check"]
     assert report["status"] == "nothing-to-check" and report["variants"] == []
     assert set(report["unavailable"]) == {"ort-cuda", "ort-trt", "trt"}
@@ -54,7 +54,7 @@ def test_gpu_check_without_gpu_has_nothing_to_check_and_exits_0(capsys, tmp_path
 
 
 def test_plain_doctor_is_unchanged_by_the_new_options(capsys):
-    assert doctor.run(_doctor()) == 0
+    assert cmd_doctor(_doctor()) == 0
     out = capsys.readouterr().out
     assert "[ok ] ort " in out and "GPU check" not in out
 
@@ -100,17 +100,18 @@ def test_check_machinery_on_cpu_variants(store, bus_image):
     rows, _ = doctor.check_variants(uncalibrated, parse_variants("ort:int8"), images[:1])
     assert rows[0].status == "skipped" and "--calib" in rows[0].message
 
-    report = doctor.GpuCheckReport("passed", {"trt": "why not"}, rows, ["bus.jpg"], boxes, "yolov5n")
+    report = doctor.GpuCheckResult("passed", {"trt": "why not"}, rows, ["bus.jpg"], boxes, "yolov5n")
     assert json.loads(json.dumps(report.to_dict()))["variants"][0]["status"] == "skipped"
 
 
 def test_clip_frames_are_decoded_with_pyav(videos_dir, tmp_path):
-    frames = doctor.read_frames(videos_dir / "car-detection.mp4", 5)  # it has an audio track too
+    # --video's frames come from the app's decoder, as the doctor reads them
+    frames = list(iter_frames(videos_dir / "car-detection.mp4", max_frames=5))  # it has an audio track too
     assert len(frames) == 5 and all(f.shape == (432, 768, 3) and f.dtype == np.uint8 for f in frames)
     bad = tmp_path / "clip.mp4"
     bad.write_bytes(b"not a video")
-    with pytest.raises(InputError, match=r"clip.mp4: cannot decode"):
-        doctor.read_frames(bad, 5)
+    with pytest.raises(InputError, match=r"clip.mp4: not a video file"):
+        list(iter_frames(bad, max_frames=5))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def test_engine_cache_is_reused_and_a_damaged_engine_rebuilt(store, bus_image, t
 @pytest.mark.gpu
 @needs_gpu
 def test_one_engine_two_contexts_in_two_threads(store, tmp_path):
-    from core.backends import tensorrt as trt_backend
+    from core.backends.tensorrt import backend as trt_backend
 
     _require(Runtime.TRT)
     onnx = store.artefact(Artefact.ONNX_FP16)
@@ -264,7 +265,7 @@ def test_doctor_gpu_check_passes_on_this_gpu(yolov5n_pt, calib_dir, videos_dir, 
         "--video",
         str(videos_dir / "street_people_car_tokyo_360p.mp4"),
     )
-    code = doctor.run(args)
+    code = cmd_doctor(args)
     report = json.loads(capsys.readouterr().out)["gpu_check"]
     assert report["status"] in ("passed", "failed") and report["reference_boxes"] > 50
     failed = [v for v in report["variants"] if v["status"] in ("fail", "error")]

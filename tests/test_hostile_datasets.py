@@ -71,7 +71,7 @@ def messy(tmp_path_factory) -> Path:
 
 def test_loader_counts_and_names_every_problem(messy):
     ds = load_dataset(messy, num_classes=80)
-    rep = ds.report
+    rep = ds.inventory
     assert (rep.images, rep.labelled, rep.background, rep.boxes) == (5, 2, 3, 4)
     assert rep.orphan_labels == ["orphan.txt"]
     assert sorted(rep.other_files) == ["Thumbs.db", "classes.json", "notes.md"]
@@ -205,7 +205,7 @@ def test_zip_size_and_count_limits(tmp_path, monkeypatch):
 def test_good_zip_unpacks_into_its_dataset_folder(tmp_path):
     root = extract_zip(good_zip(), tmp_path / "ds", "val.zip")
     assert root == (tmp_path / "ds" / "val").resolve()
-    assert load_dataset(root).report.boxes == 1
+    assert load_dataset(root).inventory.boxes == 1
 
 
 @pytest.mark.parametrize("name", ["traversal.zip", "bomb.zip", "damaged.zip"])

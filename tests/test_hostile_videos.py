@@ -1,6 +1,6 @@
-"""Issue 5, videos in the app: the clips of test_video.py's matrix uploaded on the Compare video page.
+"""Issue 5, videos in the app: the clips of the test_video_*.py matrix uploaded on the Compare video page.
 
-The engine's behaviour on each (probe, decode, pipeline) is tested in test_video.py and the CLI's in
+The engine's behaviour on each (probe, decode, pipeline) is tested in test_video_*.py and the CLI's in
 test_cli.py; here the page must turn each into one message or a processed, playable result, never a
 traceback, and a run stopped half-way must still offer what it processed.
 """
@@ -14,7 +14,7 @@ import av
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .test_video import TOKYO, _audio_only, make_clip, noisy_clip
+from .video_clips import TOKYO, audio_only, make_clip, noisy_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def _bad_clip(kind: str, tmp_path: Path, videos_dir: Path) -> bytes:
         data = (videos_dir / TOKYO).read_bytes()
         return data[: len(data) // 2]
     assert kind == "audio only"
-    return _audio_only(path).read_bytes()
+    return audio_only(path).read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_unusual_clips_are_processed_into_a_playable_video(app_env, tmp_path, ki
 
 def test_a_run_stopped_half_way_keeps_and_offers_what_was_processed(app_env, detectors, videos_dir, tmp_path):
     from core.processing import PostParams
-    from pages.common import VideoJob
+    from core.video import VideoJob
 
     clip = videos_dir / TOKYO
     output = tmp_path / "out.mp4"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from pages.common import Janitor, _SessionDir
+from ui.session_files import Janitor, _SessionDir
 
 
 class _FakeJob:
@@ -59,7 +59,7 @@ def test_a_session_folder_goes_with_its_owner(tmp_path: Path):
 def test_folders_left_by_a_killed_server_are_removed_at_start(tmp_path: Path, monkeypatch):
     import tempfile
 
-    import pages.common as common
+    import ui.session_files as common
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = tmp_path / f"{common.SESSIONS_PREFIX}999999999"  # no such process

@@ -7,9 +7,7 @@ import pytest
 
 from core.config import ENV_MODELS_DIR, ENV_WEIGHTS_URL
 from core.errors import InputError, ModelError, UnsafeModelError
-from core.sources import SourceKind, inspect_onnx, resolve_model
-
-from .helpers import random_bytes, tiny_classifier_onnx
+from core.sources import SourceKind, resolve_model
 
 
 @pytest.fixture
@@ -62,16 +60,6 @@ def test_unknown_model_names_and_types_are_explained(tmp_path):
     (tmp_path / "m.h5").write_bytes(b"x")
     with pytest.raises(InputError, match=r"accepted: \.pt, \.pth, \.onnx"):
         resolve_model(tmp_path / "m.h5")
-
-
-def test_random_bytes_named_onnx_are_refused(tmp_path):
-    with pytest.raises(ModelError, match="not a readable ONNX model"):
-        inspect_onnx(random_bytes(tmp_path / "noise.onnx"))
-
-
-def test_an_onnx_classifier_is_not_taken_for_a_detector(tmp_path):
-    with pytest.raises(ModelError, match=r"expected a detector output"):
-        inspect_onnx(tiny_classifier_onnx(tmp_path / "classifier.onnx"))
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from core.backends import availability, create_backend
-from core.backends import tensorrt as trt_backend
+from core.backends import tensorrt as trt_package
 from core.backends.gpu import GpuInfo, probe_gpu
 from core.backends.onnxruntime import OrtCudaBackend, OrtTensorrtBackend, ort_tensorrt_reason
 from core.backends.tensorrt import (
@@ -31,17 +31,23 @@ from core.backends.tensorrt import (
     EngineLoad,
     TensorrtBackend,
     check_precision,
+    dynamic_profile,
     engine_cache_key,
     engine_path,
     load_or_build,
-    read_onnx_io,
     timing_cache_path,
 )
+from core.backends.tensorrt import availability as trt_availability
+from core.backends.tensorrt import device as trt_device
 from core.cache import read_verified
 from core.errors import ConversionError, InputError, RuntimeUnavailableError
-from core.variants import VARIANTS, Artefact, Precision, Runtime, Variant
+from core.onnx_file import read_onnx
+from core.variants import VARIANTS, Artefact, Int8Flavour, Precision, Runtime, Variant
 
-BACKEND_SOURCE = Path(trt_backend.__file__)
+from .helpers import dynamic_relu_onnx
+
+BACKEND_FILES = sorted(Path(trt_package.__file__).parent.glob("*.py"))  # every module of the package
+BACKEND_SOURCES = {path.name: path.read_text() for path in BACKEND_FILES}
 BINDINGS_SERIES = ("10.16", "11.4")  # the TensorRT lines the backend must work with (issue 4)
 FAKE_GPU = GpuInfo(True, "", "NVIDIA L4", "8.9", 1)  # what probe_gpu says on a GPU machine
 
@@ -97,7 +103,11 @@ def test_loading_a_trt_variant_without_gpu_raises_the_reason(store):
 
 def _pretend_gpu_present(monkeypatch):
     """The GPU probe answers as on a GPU machine: the checks after it are what is under test."""
-    for module in ("core.backends.tensorrt", "core.backends.onnxruntime"):
+    for module in (
+        "core.backends.tensorrt.availability",
+        "core.backends.tensorrt.backend",
+        "core.backends.onnxruntime",
+    ):
         monkeypatch.setattr(f"{module}.probe_gpu", lambda device_id=0: FAKE_GPU)
 
 
@@ -143,11 +153,11 @@ class _StandInTensorrtModule:
 
 def test_availability_order_after_tensorrt_imports(monkeypatch):
     _pretend_gpu_present(monkeypatch)
-    monkeypatch.setattr(trt_backend, "import_tensorrt", lambda: _StandInTensorrtModule("10.8.0.43"))
+    monkeypatch.setattr(trt_availability, "import_tensorrt", lambda: _StandInTensorrtModule("10.8.0.43"))
     status = TensorrtBackend.available()
     assert not status and "10.8.0.43 is too old" in status.reason and "10.12" in status.reason
 
-    monkeypatch.setattr(trt_backend, "import_tensorrt", lambda: _StandInTensorrtModule("11.4.0.106"))
+    monkeypatch.setattr(trt_availability, "import_tensorrt", lambda: _StandInTensorrtModule("11.4.0.106"))
     monkeypatch.setitem(sys.modules, "cuda.bindings", None)  # cuda-python absent
     status = TensorrtBackend.available()
     assert not status and "cuda-python" in status.reason and "cuda-python>=13" in status.reason
@@ -188,12 +198,20 @@ def _loadable(soname: str) -> bool:
     return True
 
 
-def test_backend_module_imports_tensorrt_and_cuda_lazily():
-    tree = ast.parse(BACKEND_SOURCE.read_text())
+def test_backend_package_has_its_modules():
+    """The package-wide checks below read these files: a module missing from the list escapes them."""
+    assert {"__init__.py", "availability.py", "backend.py", "builder.py", "device.py", "engine_cache.py"} <= set(
+        BACKEND_SOURCES
+    )
+
+
+@pytest.mark.parametrize("module", sorted(BACKEND_SOURCES))
+def test_backend_module_imports_tensorrt_and_cuda_lazily(module):
+    tree = ast.parse(BACKEND_SOURCES[module])
     top_level = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     names = {a.name for n in top_level for a in n.names} | {getattr(n, "module", None) or "" for n in top_level}
     assert not any(n.split(".")[0] in ("tensorrt", "cuda", "pycuda", "streamlit") for n in names)
-    assert "pycuda" not in BACKEND_SOURCE.read_text()
+    assert "pycuda" not in BACKEND_SOURCES[module]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,37 +334,30 @@ def trt_int8_store(store):
 
 
 def test_onnx_precision_is_read_from_the_real_artefacts(store, trt_int8_store):
-    fp32 = read_onnx_io(store.fp32())
+    fp32 = read_onnx(store.fp32())
     assert fp32.input_name == "images" and fp32.input_shape == (1, 3, 640, 640) and not fp32.dynamic
     assert fp32.output_names == ("output0",)
-    check_precision(fp32, Precision.FP32, "fp32.onnx")
-    check_precision(read_onnx_io(store.artefact(Artefact.ONNX_FP16)), Precision.FP16, "fp16.onnx")
-    int8 = read_onnx_io(trt_int8_store.artefact(Artefact.ONNX_INT8_TRT))
-    assert int8.has_qdq and not int8.unsigned_qdq
-    check_precision(int8, Precision.INT8, "int8.onnx")
+    check_precision(fp32, Precision.FP32)
+    check_precision(read_onnx(store.artefact(Artefact.ONNX_FP16)), Precision.FP16)
+    int8 = read_onnx(trt_int8_store.artefact(Artefact.ONNX_INT8_TRT))
+    assert int8.precision is Precision.INT8 and int8.int8_flavour is Int8Flavour.TRT  # Q/DQ, no uint8 zero-point
+    check_precision(int8, Precision.INT8)
     with pytest.raises(InputError, match="carries fp32 but TensorRT int8 was asked"):
-        check_precision(fp32, Precision.INT8, "fp32.onnx")
+        check_precision(fp32, Precision.INT8)
 
 
 def test_cpu_flavour_int8_is_refused_with_what_to_use(store):
-    cpu = read_onnx_io(store.artefact(Artefact.ONNX_INT8_CPU))
-    assert cpu.unsigned_qdq
+    cpu = read_onnx(store.artefact(Artefact.ONNX_INT8_CPU))
+    assert cpu.int8_flavour is Int8Flavour.CPU  # uint8 zero-points
     with pytest.raises(InputError, match="--flavour trt"):
-        check_precision(cpu, Precision.INT8, "int8-cpu.onnx")
+        check_precision(cpu, Precision.INT8)
 
 
 def test_dynamic_input_gets_one_profile(tmp_path):
-    import onnx
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, "h", "w"])
-    y = helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3, "h", "w"])
-    graph = helper.make_graph([helper.make_node("Relu", ["images"], ["out"])], "g", [x], [y])
-    path = tmp_path / "dyn.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    io = read_onnx_io(path)
+    path = dynamic_relu_onnx(tmp_path / "dyn.onnx")
+    io = read_onnx(path)
     assert io.dynamic and io.input_shape == (-1, 3, -1, -1)
-    assert io.profile() == ((1, 3, 32, 32), (1, 3, 640, 640), (1, 3, 1280, 1280))
+    assert dynamic_profile(io.input_shape) == ((1, 3, 32, 32), (1, 3, 640, 640), (1, 3, 1280, 1280))
     # the engine key carries the dynamic shape, so a static engine is never reused for it
     assert engine_cache_key(**(BASE_KEY | {"input_shape": io.input_shape})) != engine_cache_key(**BASE_KEY)
 
@@ -358,13 +369,13 @@ def test_dynamic_input_gets_one_profile(tmp_path):
 def test_cuda_errors_become_messages_naming_the_error():
     cudart = pytest.importorskip("cuda.bindings.runtime", reason="cuda-python is not installed")
     with pytest.raises(RuntimeUnavailableError, match=r"CUDA could not select GPU 9999: cudaError\w+ \(.+\)"):
-        trt_backend.cuda_check(cudart, cudart.cudaSetDevice(9999), "select GPU 9999")
-    assert trt_backend.cuda_check(cudart, cudart.cudaRuntimeGetVersion(), "read the version") > 0
+        trt_device.cuda_check(cudart, cudart.cudaSetDevice(9999), "select GPU 9999")
+    assert trt_device.cuda_check(cudart, cudart.cudaRuntimeGetVersion(), "read the version") > 0
 
 
 def test_pinned_view_maps_bytes_to_the_tensor_shape():
     buf = np.zeros(2 * 3 * 4, dtype=np.uint8)
-    view = trt_backend._pinned_view(buf.ctypes.data, buf.nbytes, np.dtype(np.float32), (2, 3))
+    view = trt_device.pinned_view(buf.ctypes.data, buf.nbytes, np.dtype(np.float32), (2, 3))
     view[:] = np.arange(6, dtype=np.float32).reshape(2, 3)
     assert np.array_equal(buf.view(np.float32), np.arange(6, dtype=np.float32))
 
@@ -489,7 +500,7 @@ def run(self, engine: trt.ICudaEngine):
 
 
 def test_api_list_is_exactly_what_the_backend_uses():
-    used = _collect_api(BACKEND_SOURCE.read_text())
+    used = {name for source in BACKEND_SOURCES.values() for name in _collect_api(source)}
     assert used == set(TRT_API_USED), (
         f"update TRT_API_USED: used but not listed {sorted(used - set(TRT_API_USED))}, "
         f"listed but not used {sorted(set(TRT_API_USED) - used)}"
@@ -499,8 +510,7 @@ def test_api_list_is_exactly_what_the_backend_uses():
 
 def test_backend_uses_no_removed_or_weakly_typed_api():
     assert not [n for n in TRT_API_USED if FORBIDDEN.match(n)]
-    source = BACKEND_SOURCE.read_text()
-    code = "\n".join(line.split("#")[0] for line in source.splitlines())
+    code = "\n".join(line.split("#")[0] for source in BACKEND_SOURCES.values() for line in source.splitlines())
     assert "NetworkDefinitionCreationFlag.STRONGLY_TYPED" in code
     assert "execute_async_v3" in code and "build_serialized_network" in code
 
@@ -626,9 +636,8 @@ def test_every_tensorrt_name_the_backend_uses_exists(bindings, series):
 def test_every_cuda_python_name_the_backend_uses_exists():
     """cuda-python installs everywhere (no driver needed to import it): checked against the real module."""
     cudart = pytest.importorskip("cuda.bindings.runtime", reason="cuda-python is not installed")
-    tree = ast.parse(BACKEND_SOURCE.read_text())
     chains: set[tuple[str, ...]] = set()
-    for node in ast.walk(tree):
+    for node in (n for source in BACKEND_SOURCES.values() for n in ast.walk(ast.parse(source))):
         if isinstance(node, ast.Attribute):
             attrs, cur = [], node
             while isinstance(cur, ast.Attribute):

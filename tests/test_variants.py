@@ -1,6 +1,6 @@
 import pytest
 
-from core.errors import InputError
+from core.errors import CoreError, InputError
 from core.variants import CPU_VARIANTS, REFERENCE, VARIANTS, Artefact, Precision, Runtime, Variant, parse_variants
 
 
@@ -36,3 +36,49 @@ def test_table_shape():
     for v, spec in VARIANTS.items():
         assert spec.needs_gpu == (v.runtime is not Runtime.ORT)
         assert spec.artefact.value.split("-")[1] == v.precision.value
+
+
+def test_each_row_names_a_backend_that_runs_its_runtime():
+    from core.backends.base import Backend, backend_class
+
+    for v, spec in VARIANTS.items():
+        cls = backend_class(v.runtime)  # imports the module the table names; no GPU library is needed for that
+        assert issubclass(cls, Backend) and cls.runtime is v.runtime, spec.backend
+        assert spec.backend.endswith(f":{cls.__name__}")
+        assert spec.artefact.precision is v.precision
+    # one backend per runtime: a runtime's rows never disagree
+    for rt in Runtime:
+        assert len({s.backend for v, s in VARIANTS.items() if v.runtime is rt}) <= 1
+
+
+def test_artefact_of_a_precision_and_the_reference_appended_once():
+    from core.variants import Int8Flavour, with_reference
+
+    assert Artefact.of(Precision.FP16) is Artefact.ONNX_FP16
+    assert Artefact.of(Precision.INT8) is Artefact.ONNX_INT8_CPU
+    assert Artefact.of(Precision.INT8, Int8Flavour.TRT) is Artefact.ONNX_INT8_TRT
+    int8 = Variant.parse("ort:int8")
+    assert with_reference([int8]) == [int8, REFERENCE]
+    assert with_reference([REFERENCE, int8]) == [REFERENCE, int8]
+
+
+def test_the_backend_contract_has_safe_defaults():
+    """A new runtime that declares nothing more runs whole graphs, one image per call, under a lock."""
+    from core.backends.base import Availability, Backend
+
+    class Minimal(Backend):
+        runtime = Runtime.ORT
+
+        @classmethod
+        def available(cls) -> Availability:
+            return Availability(True)
+
+        def _load(self, model_path, precision, progress) -> None: ...
+
+        def _infer(self, batch):
+            return batch
+
+    b = Minimal()
+    assert b.head is None and b.max_batch == 1 and b.thread_safe is False
+    with pytest.raises(CoreError, match="no head outputs"):
+        b.infer_heads(None)

@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
-from .base import Availability, Backend, BackendOptions, availability, create_backend
+from .base import (
+    Availability,
+    Backend,
+    BackendOptions,
+    OrtOptions,
+    TensorrtOptions,
+    availability,
+    create_backend,
+)
 
-__all__ = ["Availability", "Backend", "BackendOptions", "availability", "create_backend"]
+__all__ = [
+    "Availability",
+    "Backend",
+    "BackendOptions",
+    "OrtOptions",
+    "TensorrtOptions",
+    "availability",
+    "create_backend",
+]

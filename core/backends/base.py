@@ -11,8 +11,9 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import CoreError, RuntimeUnavailableError
+from ..head import YoloV5Head
 from ..progress import Progress, no_progress
-from ..variants import Precision, Runtime
+from ..variants import Precision, Runtime, runtime_spec
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,36 @@ class Availability:
 
 
 @dataclass(frozen=True)
-class BackendOptions:
-    threads: int | None = None  # CPU threads for inference; None = one per physical core
-    device_id: int = 0  # GPU index for GPU runtimes
-    workspace_mb: int = 1024  # TensorRT builder memory pool
-    cache_dir: Path | None = None  # where GPU runtimes keep engines and timing caches
+class OrtOptions:
+    """ONNX Runtime only."""
+
     # CPU worker threads busy-wait for the next call. Fastest for one variant run back to back; when
     # several variants alternate (video, image comparison) the idle sessions' spinning threads steal the
     # cores from the busy one and roughly halve throughput, so callers running variants in turn set False.
     spin: bool = True
+
+
+@dataclass(frozen=True)
+class TensorrtOptions:
+    """TensorRT only: the native backend and ONNX Runtime's TensorRT execution provider."""
+
+    workspace_mb: int = 1024  # builder memory pool
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What a caller may ask of any backend, with each runtime's own settings in its own field."""
+
+    threads: int | None = None  # CPU threads for inference; None = one per physical core
+    device_id: int = 0  # GPU index for GPU runtimes
+    cache_dir: Path | None = None  # where GPU runtimes keep engines and timing caches
+    ort: OrtOptions = OrtOptions()
+    tensorrt: TensorrtOptions = TensorrtOptions()
+
+    @classmethod
+    def for_turns(cls, in_turn: bool, threads: int | None = None) -> BackendOptions:
+        """Options for a variant that alternates call by call with others (``in_turn``) or runs alone."""
+        return cls(threads=threads, ort=OrtOptions(spin=not in_turn))
 
 
 class Backend(ABC):
@@ -49,6 +71,19 @@ class Backend(ABC):
     def __init__(self, options: BackendOptions | None = None) -> None:
         self.options = options or BackendOptions()
         self._loaded = False
+        # Set by a backend that stops the graph before the Detect head's box decode (core.head): the
+        # detector then calls :meth:`infer_heads` and decodes only the candidate cells in numpy.
+        self.head: YoloV5Head | None = None
+
+    @property
+    def max_batch(self) -> int | None:
+        """Largest batch one :meth:`infer_heads` call takes: None for any size; 1 (the default) for a
+        backend bound to the model file's fixed batch, which then runs a batch image by image."""
+        return 1
+
+    def infer_heads(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The head convolutions' raw outputs for ``batch``; only for a backend that set :attr:`head`."""
+        raise CoreError(f"{self.runtime.label}: this backend runs the whole graph (it has no head outputs)")
 
     @classmethod
     @abstractmethod
@@ -94,16 +129,9 @@ class Backend(ABC):
         self.close()
 
 
-_REGISTRY: dict[Runtime, tuple[str, str]] = {
-    Runtime.ORT: ("core.backends.onnxruntime", "OrtCpuBackend"),
-    Runtime.ORT_CUDA: ("core.backends.onnxruntime", "OrtCudaBackend"),
-    Runtime.ORT_TRT: ("core.backends.onnxruntime", "OrtTensorrtBackend"),
-    Runtime.TRT: ("core.backends.tensorrt", "TensorrtBackend"),
-}
-
-
 def backend_class(runtime: Runtime) -> type[Backend]:
-    module, name = _REGISTRY[runtime]
+    """The Backend class the variant table names for ``runtime``, imported now."""
+    module, _, name = runtime_spec(runtime).backend.partition(":")
     cls: type[Backend] = getattr(importlib.import_module(module), name)
     return cls
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import RuntimeUnavailableError
-from ..head import YoloV5Head, cut_at_head, head_from_model
+from ..head import cut_at_head, head_from_model
 from ..progress import Progress
 from ..variants import Precision, Runtime
 from .base import Availability, Backend, BackendOptions
@@ -41,7 +41,6 @@ class _OrtBackend(Backend):
         self._session: Any = None
         self._input = ""
         self._output = ""
-        self.head: YoloV5Head | None = None  # set when the graph was cut before the decode
         self._proto: Any = None  # the loaded model, kept to build sessions for other batch sizes
         self._session_options: Any = None
         self._providers: list[Any] = []
@@ -83,7 +82,7 @@ class _OrtBackend(Backend):
         so.intra_op_num_threads = self.options.threads or physical_cores()
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.options.spin else "0")
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.options.ort.spin else "0")
         providers: list[Any] = [(self.provider, self._provider_options(precision))]
         if self.provider != "CPUExecutionProvider":
             providers.append("CPUExecutionProvider")  # for the few nodes the GPU provider does not take
@@ -239,7 +238,7 @@ class OrtTensorrtBackend(_OrtBackend):
     def _provider_options(self, precision: Precision) -> dict[str, Any]:
         opts: dict[str, Any] = {
             "device_id": self.options.device_id,
-            "trt_max_workspace_size": self.options.workspace_mb << 20,
+            "trt_max_workspace_size": self.options.tensorrt.workspace_mb << 20,
             "trt_fp16_enable": precision is Precision.FP16,
             "trt_int8_enable": precision is Precision.INT8,  # explicit Q/DQ: no calibration table
         }

@@ -1,0 +1,270 @@
+"""Compare images: the same pictures through several variants, each diffed against a reference variant.
+
+Used by the Compare images page and ``python -m core compare``, so both show the same numbers. Inference
+runs once per (model, variant, image) and its raw output is kept (compacted at the lowest confidence that
+will be asked for); new thresholds only re-run post-processing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .detections import Detections
+from .detector import Detector, RawOutput
+from .errors import InputError
+from .images import load_image
+from .metrics import AGREEMENT_COLUMNS, Agreement, LatencySpread, agreement, agreement_cells, match_detections
+from .processing import PostParams
+from .progress import Progress, no_progress
+from .tables import Column, Table
+from .variants import Variant
+
+MIN_CONF = 0.01  # the lowest confidence threshold offered: raw outputs are compacted at this level
+
+
+def digest(data: bytes) -> str:
+    """A short content hash: the same picture uploaded twice (under any name) is one image."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class InputImage:
+    key: str  # content digest
+    name: str
+    image: np.ndarray  # RGB uint8
+
+
+@dataclass
+class ImageSet:
+    """The readable, distinct images of what a user gave, and what was said about the rest."""
+
+    images: list[InputImage] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # "b.jpg is the same picture as a.jpg; shown once."
+    errors: list[str] = field(default_factory=list)  # one line per file that is not a readable image
+
+
+def read_images(
+    sources: Sequence[tuple[str, bytes]],
+    decoded: MutableMapping[str, tuple[str, np.ndarray]] | None = None,
+) -> ImageSet:
+    """Decode ``(name, bytes)`` pairs once each, keeping order and dropping repeats of the same content.
+
+    ``decoded`` (digest -> (name, image)) keeps decoded pictures between calls (a page's session state); entries
+    of pictures no longer given are removed from it, so only the current ones stay in memory.
+    """
+    cache: MutableMapping[str, tuple[str, np.ndarray]] = {} if decoded is None else decoded
+    out = ImageSet()
+    for name, data in sources:
+        key = digest(data)
+        if any(img.key == key for img in out.images):
+            out.duplicates.append(f"{name} is the same picture as {cache[key][0]}; shown once.")
+            continue
+        if key not in cache:
+            try:
+                cache[key] = (name, load_image(data, name))
+            except InputError as exc:
+                out.errors.append(str(exc))
+                continue
+        out.images.append(InputImage(key, *cache[key]))
+    for stale in set(cache) - {img.key for img in out.images}:
+        del cache[stale]
+    return out
+
+
+def read_image_files(paths: Sequence[Path]) -> ImageSet:
+    """:func:`read_images` for files on disk; a missing file is an error line like an unreadable one."""
+    sources, missing = [], []
+    for p in paths:
+        try:
+            sources.append((str(p), Path(p).read_bytes()))
+        except OSError as exc:
+            missing.append(f"{p}: cannot be read ({exc.strerror or exc})")
+    images = read_images(sources)
+    images.errors[:0] = missing
+    return images
+
+
+@dataclass(frozen=True)
+class VariantOnImage:
+    variant: str
+    detections: Detections
+    latency: LatencySpread  # end to end per image: letterbox + inference + NMS
+    agreement: Agreement | None  # vs the reference; None for the reference itself
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.agreement
+        return {
+            "variant": self.variant,
+            "detections": self.detections.to_records(),
+            "latency_ms": self.latency.to_dict(),
+            "agreement": None
+            if a is None
+            else {
+                "matched": a.matched,
+                "missed": a.missed,
+                "extra": a.extra,
+                "mean_abs_dconf": round(a.mean_abs_dconf, 4),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    key: str
+    name: str
+    variants: list[VariantOnImage]
+
+    def of(self, variant: Variant | str) -> VariantOnImage:
+        return next(v for v in self.variants if v.variant == str(variant))
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    reference: str
+    params: PostParams
+    images: list[ImageResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "conf": self.params.conf,
+            "iou": self.params.iou,
+            "classes": list(self.params.classes) if self.params.classes else None,
+            "images": [{"image": im.name, "variants": [v.to_dict() for v in im.variants]} for im in self.images],
+        }
+
+    def table(self) -> Table:
+        rows = [
+            (im.name, v.variant, len(v.detections), v.latency.p50, v.latency.runs, *agreement_cells(v.agreement))
+            for im in self.images
+            for v in im.variants
+        ]
+        columns = (Column("image"), Column("variant"), Column("objects"), Column("latency ms", 2), Column("runs"))
+        columns += AGREEMENT_COLUMNS
+        notes = (
+            "latency: median ms per image over the timed runs, end to end (letterbox + inference + NMS)",
+            f"agreement vs {self.reference}: same class and IoU >= 0.5, at conf {self.params.conf}",
+        )
+        return Table(columns, rows, notes)
+
+
+RawKey = tuple[str, str, str]  # (model directory, variant, image digest)
+
+
+@dataclass
+class _Raw:
+    output: RawOutput  # the first run's output, compacted
+    samples_ms: list[float]  # letterbox + inference of every timed run
+
+
+class ImageComparison:
+    """Runs detectors over images once each and gives a :class:`CompareResult` for any thresholds.
+
+    ``cache`` (a page's session state, or a plain dict) keeps raw outputs between calls, keyed by
+    ``model_key`` (which model the detectors belong to), variant and image digest.
+    """
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        reference: Variant,
+        *,
+        model_key: str = "",
+        cache: MutableMapping[RawKey, _Raw] | None = None,
+        min_conf: float = MIN_CONF,
+        runs: int = 1,
+    ) -> None:
+        if not any(d.variant == reference for d in detectors):
+            raise InputError(f"reference {reference} is not among the variants compared")
+        if runs < 1:
+            raise InputError(f"runs must be at least 1, got {runs}")
+        self.detectors = list(detectors)
+        self.reference = reference
+        self.model_key = model_key
+        self.cache: MutableMapping[RawKey, _Raw] = {} if cache is None else cache
+        self.min_conf = min_conf
+        self.runs = runs
+
+    def _key(self, det: Detector, image: InputImage) -> RawKey:
+        return (self.model_key, str(det.variant), image.key)
+
+    def missing(self, images: Sequence[InputImage]) -> list[tuple[Detector, InputImage]]:
+        return [(d, im) for im in images for d in self.detectors if self._key(d, im) not in self.cache]
+
+    def run(self, images: Sequence[InputImage], progress: Progress = no_progress) -> None:
+        """Infer what is not cached yet: per image, ``runs`` rounds with the variants interleaved."""
+        todo = self.missing(images)
+        for i, (det, im) in enumerate(todo):
+            samples, first = [], None
+            for _ in range(self.runs):
+                raw = det.infer_raw(im.image, self.min_conf)
+                samples.append(raw.preprocess_ms + raw.inference_ms)
+                first = first or raw
+            assert first is not None
+            self.cache[self._key(det, im)] = _Raw(det.compact(first, self.min_conf), samples)
+            progress((i + 1) / len(todo), f"{det.variant} on {im.name}")
+
+    def result(self, images: Sequence[InputImage], params: PostParams) -> CompareResult:
+        """Detections, latency and agreement at ``params`` (runs what is missing first, without progress)."""
+        if params.conf < self.min_conf:
+            raise InputError(f"confidence {params.conf} is below {self.min_conf}, the lowest this comparison keeps")
+        self.run(images)
+        out = []
+        for im in images:
+            rows: dict[str, tuple[Detections, LatencySpread]] = {}
+            for det in self.detectors:
+                raw = self.cache[self._key(det, im)]
+                dets, post_ms = det.postprocess(raw.output, params)
+                rows[str(det.variant)] = (dets, LatencySpread.from_samples([s + post_ms for s in raw.samples_ms]))
+            ref = rows[str(self.reference)][0]
+            out.append(
+                ImageResult(
+                    im.key,
+                    im.name,
+                    [
+                        VariantOnImage(v, dets, lat, None if v == str(self.reference) else agreement(ref, dets))
+                        for v, (dets, lat) in rows.items()
+                    ],
+                )
+            )
+        return CompareResult(str(self.reference), params, out)
+
+
+def save_images(
+    result: CompareResult,
+    images: Sequence[InputImage],
+    directory: Path,
+    write: Callable[[Path, np.ndarray], None] | None = None,
+) -> list[Path]:
+    """The pictures the page shows: each variant's annotated image and each non-reference variant's diff."""
+    from .draw import annotate, annotate_diff
+
+    def save_jpeg(path: Path, rgb: np.ndarray) -> None:
+        from PIL import Image
+
+        Image.fromarray(rgb).save(path, quality=92)
+
+    write = write or save_jpeg
+    directory.mkdir(parents=True, exist_ok=True)
+    by_key = {im.key: im for im in images}
+    written = []
+    for i, res in enumerate(result.images):
+        image = by_key[res.key].image
+        stem = f"{i + 1:02d}-{Path(res.name).stem}"
+        ref = res.of(result.reference).detections
+        for v in res.variants:
+            tag = v.variant.replace(":", "-")
+            path = directory / f"{stem}.{tag}.jpg"
+            write(path, annotate(image, v.detections))
+            written.append(path)
+            if v.agreement is not None:
+                diff = directory / f"{stem}.{tag}.diff.jpg"
+                write(diff, annotate_diff(image, ref, v.detections, match_detections(ref, v.detections)))
+                written.append(diff)
+    return written

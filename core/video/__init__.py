@@ -1,0 +1,51 @@
+"""Videos: probe, decode upright RGB frames, run variants side by side, encode browser-playable H.264.
+
+- :mod:`.decode`: the demuxer allow-list, :func:`probe` (:class:`VideoInfo`) and :func:`iter_frames`
+- :mod:`.writer`: :class:`H264Writer`, an atomic, browser-playable MP4
+- :mod:`.pipeline`: :func:`process_video` (threads, :class:`FrameUpdate`, :class:`VideoRun` and its CSV)
+- :mod:`.job`: :class:`VideoJob`, ``process_video`` on a worker thread for a UI to poll
+
+The side-by-side picture is drawn by :func:`core.draw.side_by_side`.
+"""
+
+from __future__ import annotations
+
+from ..formats import VIDEO_SUFFIXES, VIDEO_TYPES
+from .decode import MAX_VIDEO_PIXELS, VideoInfo, iter_frames, probe
+from .job import VideoJob
+from .pipeline import (
+    BACKGROUND_NICE,
+    CSV_COLUMNS,
+    DECODE_QUEUE,
+    ENCODE_QUEUE,
+    MAX_OUTPUT_SIZE,
+    MAX_VARIANTS,
+    PIPELINE_PRESET,
+    FrameUpdate,
+    VideoRun,
+    latency_table,
+    process_video,
+)
+from .writer import H264Writer
+
+__all__ = [
+    "BACKGROUND_NICE",
+    "CSV_COLUMNS",
+    "DECODE_QUEUE",
+    "ENCODE_QUEUE",
+    "MAX_OUTPUT_SIZE",
+    "MAX_VARIANTS",
+    "MAX_VIDEO_PIXELS",
+    "PIPELINE_PRESET",
+    "VIDEO_SUFFIXES",
+    "VIDEO_TYPES",
+    "FrameUpdate",
+    "H264Writer",
+    "VideoInfo",
+    "VideoJob",
+    "VideoRun",
+    "iter_frames",
+    "latency_table",
+    "probe",
+    "process_video",
+]

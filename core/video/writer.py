@@ -1,0 +1,113 @@
+"""Encode RGB frames as a browser-playable H.264 MP4, written atomically.
+
+Encoding uses PyAV (FFmpeg). OpenCV's pip wheels cannot write H.264, and H.264 in an MP4 with
+``+faststart`` is what every browser plays and streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class H264Writer:
+    """Write RGB frames as a browser-playable MP4 (H.264, yuv420p, ``+faststart``), atomically.
+
+    Frames go to a temporary file beside ``path`` that is renamed onto ``path`` by :meth:`close`, so a
+    crash never leaves a half-written file under the final name. Odd sizes are padded to even
+    (yuv420p needs even), repeating the last row/column. Used as a context manager, an exception in
+    the block discards the file; a normal exit keeps every frame written so far.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float | Fraction,
+        width: int,
+        height: int,
+        *,
+        crf: int = 23,
+        preset: str = "veryfast",
+        threads: int = 1,
+    ) -> None:
+        import av
+
+        if width < 1 or height < 1:
+            raise ValueError(f"frame size must be positive, got {width}x{height}")
+        rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
+        if rate <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.path = Path(path)
+        self.width, self.height = width, height
+        self.frames = 0
+        self._result: Path | None = None
+        self._pad = (height % 2, width % 2)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.part")
+        # format= because the temporary name has no .mp4 suffix to choose the muxer by.
+        self._container: Any = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            stream = self._container.add_stream("libx264", rate=rate)
+            stream.width, stream.height = width + self._pad[1], height + self._pad[0]
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf), "preset": preset}
+            # One encoder thread: the encode thread already overlaps with inference, more threads only
+            # take cores from it. x264 frame threads would also add frames of delay.
+            stream.codec_context.thread_count = threads
+            self._stream = stream
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, rgb: np.ndarray) -> None:
+        import av
+
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+            raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {rgb.shape} {rgb.dtype}")
+        if any(self._pad):
+            rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self.frames
+        self._container.mux(self._stream.encode(frame))
+        self.frames += 1
+
+    def close(self) -> Path | None:
+        """Flush, finish the MP4 and move it onto ``path``. Returns the path, or None if no frame was written."""
+        if self._container is None:  # closed or aborted already
+            return self._result
+        if self.frames == 0:
+            self.abort()
+            return None
+        try:
+            self._container.mux(self._stream.encode(None))
+            self._container.close()  # writes the index and, with +faststart, moves it to the front
+        except BaseException:
+            self.abort()
+            raise
+        self._container = None
+        os.replace(self._tmp, self.path)
+        self._result = self.path
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything: nothing is left at ``path`` (an older file there is untouched)."""
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+            self._container = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> H264Writer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

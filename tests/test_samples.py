@@ -1,0 +1,36 @@
+"""What the app ships with (assets/): small, licensed, readable, and offered by the pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.images import load_image
+from core.samples import PROJECT_SAMPLES, sample_images, sample_videos
+from core.video import probe
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def test_every_shipped_file_is_small_and_has_its_licence_line():
+    licences = (ASSETS / "README.md").read_text()
+    shipped = [p for p in ASSETS.rglob("*") if p.is_file() and p.name != "README.md"]
+    assert {p.name for p in shipped} >= {"astronaut.jpg", "chelsea.jpg", "coffee.jpg", "demo-pan.mp4", "logo.svg"}
+    for p in shipped:
+        assert p.stat().st_size < 1_000_000, p
+        assert f"`{p.relative_to(ASSETS)}`" in licences, f"{p} has no licence line in assets/README.md"
+
+
+def test_defaults_come_first_and_the_project_samples_are_offered():
+    names = [p.name for p in sample_images()]
+    assert names[:2] == ["bus.jpg", "zidane.jpg"]  # the pages' default pictures
+    assert {"astronaut.jpg", "chelsea.jpg", "coffee.jpg"} <= set(names)
+    for p in sample_images():
+        assert load_image(p).ndim == 3
+
+
+def test_the_demo_clip_is_offered_and_decodes(monkeypatch):
+    monkeypatch.delenv("YOLOLAB_SAMPLE_VIDEOS", raising=False)
+    clips = sample_videos()
+    assert PROJECT_SAMPLES / "demo-pan.mp4" in clips
+    info = probe(PROJECT_SAMPLES / "demo-pan.mp4")
+    assert info.codec == "h264" and info.frame_count == 90 and (info.width, info.height) == (640, 360)

@@ -1,0 +1,102 @@
+"""Widgets every page shares: the variant picker (the variant table as a grid), thresholds, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from core.backends import Availability, availability
+from core.compare import MIN_CONF
+from core.processing import PostParams
+from core.store import NEEDS_CALIBRATION, ModelStore
+from core.variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
+
+MAX_UPLOAD_MB = 200  # keep in sync with .streamlit/config.toml server.maxUploadSize
+
+
+@st.cache_data(show_spinner=False, ttl=600)
+def _runtime_status() -> dict[str, tuple[bool, str]]:
+    return {rt.value: (s.ok, s.reason) for rt in Runtime for s in [availability(rt)]}
+
+
+def variant_status(v: Variant, store: ModelStore | None) -> Availability:
+    ok, reason = _runtime_status()[v.runtime.value]
+    if not ok:
+        return Availability(False, reason)
+    missing = NEEDS_CALIBRATION if store is None and v.precision is Precision.INT8 else ""
+    missing = missing or (store.missing_input(v) if store is not None else "")
+    if missing:
+        return Availability(False, f"{missing}: set a folder on the Models page")
+    return Availability(True)
+
+
+def variant_picker(
+    key: str, store: ModelStore | None, default: Sequence[str] = ("ort:fp32", "ort:int8"), max_count: int = 4
+) -> list[Variant]:
+    """A runtime x precision grid of checkboxes; returns the chosen, runnable variants in table order."""
+    precisions = list(Precision)
+    header = st.columns([2, 1, 1, 1])
+    header[0].caption("runtime")
+    for col, p in zip(header[1:], precisions, strict=True):
+        col.caption(p.value.upper())
+    chosen: list[Variant] = []
+    reasons: dict[str, str] = {}
+    for rt in Runtime:
+        cols = st.columns([2, 1, 1, 1])
+        cols[0].markdown(f"**{rt.label}**")
+        for col, p in zip(cols[1:], precisions, strict=True):
+            v = Variant(rt, p)
+            if v not in VARIANTS:
+                col.markdown("—")
+                continue
+            status = variant_status(v, store)
+            if not status:
+                reasons.setdefault(status.reason, str(v))
+            picked = col.checkbox(
+                str(v),
+                value=str(v) in default and status.ok,
+                key=f"{key}:{v}",
+                disabled=not status.ok,
+                help=status.reason or VARIANTS[v].note or None,
+                label_visibility="collapsed",
+            )
+            if picked and status.ok:
+                chosen.append(v)
+    for reason, example in reasons.items():
+        st.caption(f"Unavailable ({example} …): {reason}")
+    if len(chosen) > max_count:
+        st.warning(f"{len(chosen)} variants chosen; at most {max_count} fit side by side. Untick some.")
+        st.stop()
+    return chosen
+
+
+def reference_picker(variants: Sequence[Variant], key: str) -> Variant:
+    default = variants.index(REFERENCE) if REFERENCE in variants else 0
+    picked: Variant = st.selectbox(
+        "Reference variant (diffs are against it)", variants, index=default, key=key, format_func=str
+    )
+    return picked
+
+
+def post_controls(names: Sequence[str], key: str) -> PostParams:
+    c1, c2, c3 = st.columns([1, 1, 2])
+    conf = c1.slider("Confidence", MIN_CONF, 1.0, 0.25, 0.01, key=f"{key}:conf")
+    iou = c2.slider("NMS IoU", 0.05, 0.95, 0.45, 0.05, key=f"{key}:iou")
+    picked = c3.multiselect("Only these classes", list(names), key=f"{key}:classes", placeholder="all classes")
+    classes = tuple(names.index(n) for n in picked) or None
+    return PostParams(conf=conf, iou=iou, classes=classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+
+def progress_callback(text: str) -> tuple[Callable[[float, str], None], DeltaGenerator]:
+    bar = st.progress(0.0, text=text)
+
+    def update(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"{text} {message}")
+
+    return update, bar
