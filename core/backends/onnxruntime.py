@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -19,6 +19,10 @@ from ..progress import Progress
 from ..variants import Precision, Runtime
 from .base import Availability, Backend, BackendOptions
 from .gpu import probe_gpu
+
+if TYPE_CHECKING:  # annotations only: both are imported when a model loads
+    import onnx
+    import onnxruntime as ort
 
 
 def physical_cores() -> int:
@@ -38,13 +42,13 @@ class _OrtBackend(Backend):
 
     def __init__(self, options: BackendOptions | None = None) -> None:
         super().__init__(options)
-        self._session: Any = None
+        self._session: ort.InferenceSession | None = None
         self._input = ""
         self._output = ""
-        self._proto: Any = None  # the loaded model, kept to build sessions for other batch sizes
-        self._session_options: Any = None
-        self._providers: list[Any] = []
-        self._batched: dict[int, Any] = {}  # batch size -> session (cut models only)
+        self._proto: onnx.ModelProto | None = None  # the loaded model, kept to build sessions for other batch sizes
+        self._session_options: ort.SessionOptions | None = None
+        self._providers: list[Any] = []  # provider names or (name, options) pairs, as ORT takes them
+        self._batched: dict[int, ort.InferenceSession] = {}  # batch size -> session (cut models only)
         self._batched_lock = threading.Lock()
 
     @classmethod
@@ -118,8 +122,9 @@ class _OrtBackend(Backend):
         self.head, self._proto = head, proto
         return cut_at_head(proto, head)
 
-    def _session_for(self, batch_size: int) -> Any:
+    def _session_for(self, batch_size: int) -> ort.InferenceSession:
         if batch_size == 1:
+            assert self._session is not None  # infer() refuses to run before load()
             return self._session
         with self._batched_lock:
             session = self._batched.get(batch_size)
@@ -149,7 +154,7 @@ class _OrtBackend(Backend):
         if self.head is not None:  # the same rows the whole graph gives (threshold 0 keeps them all)
             outs = self.infer_heads(batch)
             return np.concatenate([self.head.decode(outs, 0.0, i) for i in range(batch.shape[0])])
-        out: np.ndarray = self._session.run([self._output], {self._input: batch})[0]
+        out: np.ndarray = self._session_for(1).run([self._output], {self._input: batch})[0]
         return out
 
     def _close(self) -> None:

@@ -34,7 +34,7 @@ from .engine_cache import (
 
 # Every attribute this package uses on the ``tensorrt`` module and on objects it returns (plus the
 # callbacks TensorRT calls on our IProgressMonitor / ILogger subclasses). Reviewed against the
-# TensorRT 10.16 and 11.4 bindings by tests/test_tensorrt.py, which also checks that this list is
+# TensorRT 10.16 and 11.4 bindings by tests/gpu/test_tensorrt.py, which also checks that this list is
 # exactly what the code uses (it is collected from the syntax tree of every module of this package).
 TRT_API_USED: tuple[str, ...] = (
     "Builder",

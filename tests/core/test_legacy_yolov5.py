@@ -5,7 +5,7 @@ from core.errors import ModelError, UnsafeModelError
 from core.legacy_yolov5 import load_legacy
 from core.sources import SourceKind, classify_checkpoint
 
-from .helpers import custom_class_checkpoint, hostile_checkpoint, random_bytes
+from ..helpers import custom_class_checkpoint, hostile_checkpoint, random_bytes
 
 
 def test_real_checkpoint_loads_with_its_names_and_stride(yolov5n_pt):

@@ -14,9 +14,9 @@ import av
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .video_clips import TOKYO, audio_only, make_clip, noisy_clip
+from ..video_clips import TOKYO, audio_only, make_clip, noisy_clip
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def video_page() -> AppTest:

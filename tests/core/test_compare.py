@@ -15,7 +15,7 @@ from core.errors import InputError
 from core.processing import PostParams
 from core.variants import Variant
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FP32, INT8 = Variant.parse("ort:fp32"), Variant.parse("ort:int8")
 
 

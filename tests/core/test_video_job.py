@@ -12,7 +12,7 @@ from pathlib import Path
 from core.processing import PostParams
 from core.video import VideoJob
 
-from .video_clips import CARS, TOKYO, FakeDetector, decoded
+from ..video_clips import CARS, TOKYO, FakeDetector, decoded
 
 
 def _wait(job: VideoJob, timeout: float = 120) -> None:

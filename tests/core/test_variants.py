@@ -1,6 +1,6 @@
 import pytest
 
-from core.errors import CoreError, InputError
+from core.errors import InputError
 from core.variants import CPU_VARIANTS, REFERENCE, VARIANTS, Artefact, Precision, Runtime, Variant, parse_variants
 
 
@@ -60,25 +60,3 @@ def test_artefact_of_a_precision_and_the_reference_appended_once():
     int8 = Variant.parse("ort:int8")
     assert with_reference([int8]) == [int8, REFERENCE]
     assert with_reference([REFERENCE, int8]) == [REFERENCE, int8]
-
-
-def test_the_backend_contract_has_safe_defaults():
-    """A new runtime that declares nothing more runs whole graphs, one image per call, under a lock."""
-    from core.backends.base import Availability, Backend
-
-    class Minimal(Backend):
-        runtime = Runtime.ORT
-
-        @classmethod
-        def available(cls) -> Availability:
-            return Availability(True)
-
-        def _load(self, model_path, precision, progress) -> None: ...
-
-        def _infer(self, batch):
-            return batch
-
-    b = Minimal()
-    assert b.head is None and b.max_batch == 1 and b.thread_safe is False
-    with pytest.raises(CoreError, match="no head outputs"):
-        b.infer_heads(None)

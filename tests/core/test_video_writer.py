@@ -10,7 +10,7 @@ import pytest
 
 from core.video import H264Writer, probe
 
-from .video_clips import decoded
+from ..video_clips import decoded
 
 
 def test_writer_odd_size_is_padded_and_browser_ready(tmp_path: Path) -> None:

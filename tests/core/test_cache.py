@@ -64,7 +64,7 @@ cached_build(target, build, {})
 def test_two_processes_building_the_same_artefact_build_it_once(tmp_path):
     # separate interpreters (not multiprocessing: its spawn re-imports whatever __main__ the runner has)
     target, log = tmp_path / "shared.bin", tmp_path / "log.txt"
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     procs = [subprocess.Popen([sys.executable, "-c", _CHILD, str(target), str(log)], cwd=root) for _ in range(2)]
     assert [p.wait(60) for p in procs] == [0, 0]
     assert log.read_text().count("build") == 1
@@ -90,7 +90,7 @@ def test_an_edit_that_keeps_size_and_mtime_is_still_detected(tmp_path):
 def _convert(cache: Path, model: Path, to: str) -> subprocess.Popen:
     import os
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     cmd = [sys.executable, "-m", "core", "convert", "--model", str(model), "--to", to, "--cache-dir", str(cache)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -8,7 +8,7 @@ from core.images import load_image
 from core.samples import PROJECT_SAMPLES, sample_images, sample_videos
 from core.video import probe
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
 def test_every_shipped_file_is_small_and_has_its_licence_line():

@@ -18,7 +18,7 @@ from bench._engine_throughput import engine_only_throughput
 from core.errors import InputError
 from core.video import CSV_COLUMNS, iter_frames, probe, process_video
 
-from .video_clips import CARS, TOKYO, FakeDetector, audio_only, decoded, make_clip, marker_corner, noisy_clip
+from ..video_clips import CARS, TOKYO, FakeDetector, audio_only, decoded, make_clip, marker_corner, noisy_clip
 
 
 def test_process_video_side_by_side_real(videos_dir: Path, detectors: dict, tmp_path: Path) -> None:

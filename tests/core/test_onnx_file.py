@@ -1,6 +1,6 @@
 """The one ONNX reader: refusals, precision and INT8 flavour from the file, class names, external data.
 
-The precision of the real converted artefacts is checked in tests/test_tensorrt.py (with the TensorRT
+The precision of the real converted artefacts is checked in tests/gpu/test_tensorrt.py (with the TensorRT
 backend's precision check); here small graphs made with onnx.helper cover each rule on its own.
 """
 
@@ -16,7 +16,7 @@ from core.onnx_file import COCO_NAMES, inspect_onnx, parse_names, read_names_fil
 from core.processing import OutputLayout
 from core.variants import Int8Flavour, Precision
 
-from .helpers import dynamic_relu_onnx, random_bytes, tiny_classifier_onnx
+from ..helpers import dynamic_relu_onnx, random_bytes, tiny_classifier_onnx
 
 
 def test_random_bytes_named_onnx_are_refused(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from core.errors import InputError
 from core.video import iter_frames, probe
 
-from .video_clips import CARS, TOKYO, audio_only, make_clip, marker_corner, noisy_clip
+from ..video_clips import CARS, TOKYO, audio_only, make_clip, marker_corner, noisy_clip
 
 
 def test_probe_real_clips(videos_dir: Path) -> None:

@@ -97,7 +97,7 @@ def test_store_rejects_sizes_that_are_not_stride_multiples(store):
 def test_custom_class_model_exports_and_runs_with_its_names(yolov5n_pt, tmp_path):
     from core.variants import REFERENCE
 
-    from .helpers import custom_class_checkpoint
+    from ..helpers import custom_class_checkpoint
 
     pt = custom_class_checkpoint(yolov5n_pt, tmp_path / "pets.pt", ["cat", "dog", "bird"])
     st = ModelStore(resolve_model(pt), cache_root=tmp_path / "cache", imgsz=320)
@@ -141,7 +141,7 @@ d = s.open_detector(REFERENCE)
 assert len(d.detect(load_image(Path({str(bus_jpg)!r}))).detections) == 4
 print(sorted(m for m in ("torch", "ultralytics") if m in sys.modules))
 """
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -23,7 +23,7 @@ from core.cli import main
 from core.errors import InputError
 from core.samples import sample_image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # (line, why it is refused) for a.txt: every way a label line can be wrong, after two good lines
 BAD_LINES = [

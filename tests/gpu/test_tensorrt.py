@@ -4,7 +4,7 @@ cuda-python, and API conformance against the real TensorRT 10.16 and 11.4 bindin
 
 No test here pretends to be TensorRT: the conformance tests read the bindings' own extension
 module (its string table) without importing it, because importing needs libnvinfer, which is not
-installable here. Running TensorRT is tested in tests/test_gpu.py, on GPU machines.
+installable here. Running TensorRT is tested in tests/gpu/test_gpu.py, on GPU machines.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from core.errors import ConversionError, InputError, RuntimeUnavailableError
 from core.onnx_file import read_onnx
 from core.variants import VARIANTS, Artefact, Int8Flavour, Precision, Runtime, Variant
 
-from .helpers import dynamic_relu_onnx
+from ..helpers import dynamic_relu_onnx
 
 BACKEND_FILES = sorted(Path(trt_package.__file__).parent.glob("*.py"))  # every module of the package
 BACKEND_SOURCES = {path.name: path.read_text() for path in BACKEND_FILES}

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.cli import main
 
-from .helpers import (
+from ..helpers import (
     MarkerPayload,
     custom_class_checkpoint,
     hostile_checkpoint,
@@ -27,7 +27,7 @@ from .helpers import (
     tiny_classifier_onnx,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _broken_layers(yolov5n_pt: Path, path: Path) -> Path:

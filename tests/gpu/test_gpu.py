@@ -2,8 +2,8 @@
 
 Tests marked ``gpu`` build real TensorRT engines / ONNX Runtime GPU sessions and compare their
 detections with ``ort:fp32`` on the CPU; without a GPU they skip with the probe's reason (and with
-the runtime's own reason when a GPU is there but its packages are not). The rest run everywhere:
-the self-check's no-GPU path, its verdicts, and its comparison machinery on the CPU runtimes.
+the runtime's own reason when a GPU is there but its packages are not). The self-check's no-GPU path,
+its verdicts and its comparison machinery on the CPU runtimes run everywhere: tests/core/test_doctor.py.
 """
 
 from __future__ import annotations
@@ -20,98 +20,12 @@ from core import doctor
 from core.backends import BackendOptions, availability
 from core.backends.gpu import probe_gpu
 from core.cli import build_parser, cmd_doctor
-from core.errors import InputError
-from core.metrics import Agreement, agreement
-from core.variants import REFERENCE, Artefact, Precision, Runtime, Variant, parse_variants
-from core.video import iter_frames
+from core.metrics import agreement
+from core.variants import REFERENCE, Artefact, Precision, Runtime, Variant
 
 
 def _doctor(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(["doctor", *argv])
-
-
-# ---------------------------------------------------------------------------------------------
-# doctor --gpu-check, everywhere
-
-
-@pytest.mark.skipif(probe_gpu().ok, reason="a GPU is present: the no-GPU path is not what runs here")
-def test_gpu_check_without_gpu_has_nothing_to_check_and_exits_0(capsys, tmp_path):
-    # a model that does not exist: proves nothing is resolved, downloaded or built when nothing can run
-    args = _doctor("--gpu-check", "--model", str(tmp_path / "absent.pt"), "--cache-dir", str(tmp_path))
-    assert cmd_doctor(args) == 0
-    out = capsys.readouterr().out
-    assert "no GPU variant can run on this machine, so there is nothing to check" in out
-    for runtime in ("ort-cuda", "ort-trt", "trt"):
-        assert f"  {runtime} " in out.split("nothing to check")[1]
-    assert probe_gpu().reason in out
-    assert not list(tmp_path.iterdir())
-
-    assert cmd_doctor(_doctor("--gpu-check", "--json", "--model", str(tmp_path / "absent.pt"))) == 0
-    report = json.loads(capsys.readouterr().out)["gpu_check"]
-    assert report["status"] == "nothing-to-check" and report["variants"] == []
-    assert set(report["unavailable"]) == {"ort-cuda", "ort-trt", "trt"}
-    assert report["recall_thresholds"] == {"fp32": 0.95, "fp16": 0.93, "int8": 0.8}
-
-
-def test_plain_doctor_is_unchanged_by_the_new_options(capsys):
-    assert cmd_doctor(_doctor()) == 0
-    out = capsys.readouterr().out
-    assert "[ok ] ort " in out and "GPU check" not in out
-
-
-def _agreement(matched: int, missed: int) -> Agreement:
-    return Agreement(matched, missed, 0, 0.01, 0.9)
-
-
-@pytest.mark.parametrize(
-    ("precision", "matched", "missed", "passed"),
-    [
-        (Precision.FP32, 96, 4, True),  # recall 0.96 >= 0.95
-        (Precision.FP32, 94, 6, False),
-        (Precision.FP16, 93, 7, True),
-        (Precision.FP16, 92, 8, False),
-        (Precision.INT8, 80, 20, True),
-        (Precision.INT8, 79, 21, False),
-        (Precision.FP32, 3, 1, True),  # one flipped box on a tiny set is tolerated
-        (Precision.FP32, 3, 2, False),
-        (Precision.INT8, 0, 0, True),  # nothing to find, nothing missed
-    ],
-)
-def test_verdict_is_recall_against_the_precision_threshold(precision, matched, missed, passed):
-    ok, threshold = doctor.judge(precision, _agreement(matched, missed))
-    assert ok is passed and threshold == doctor.RECALL_THRESHOLDS[precision]
-
-
-def test_check_machinery_on_cpu_variants(store, bus_image):
-    """The comparison, verdict and table, run on real CPU runtimes (the GPU ones run the same code)."""
-    from core.images import load_image
-    from core.samples import sample_image
-    from core.store import ModelStore
-
-    images = [bus_image, load_image(sample_image("zidane.jpg"))]
-    rows, boxes = doctor.check_variants(store, parse_variants("ort:fp16"), images)
-    assert boxes >= 6  # bus: 4 people and the bus; zidane: 2 people and a tie
-    (row,) = rows
-    assert row.variant == "ort:fp16" and row.status == "pass" and row.agreement is not None
-    assert row.agreement.recall >= 0.93 and row.agreement.mean_abs_dconf < 0.01
-    assert row.inference_ms_p50 and row.inference_ms_p50 > 0 and "ONNX Runtime" in row.description
-
-    uncalibrated = ModelStore(store.source, store.cache_root)
-    rows, _ = doctor.check_variants(uncalibrated, parse_variants("ort:int8"), images[:1])
-    assert rows[0].status == "skipped" and "--calib" in rows[0].message
-
-    report = doctor.GpuCheckResult("passed", {"trt": "why not"}, rows, ["bus.jpg"], boxes, "yolov5n")
-    assert json.loads(json.dumps(report.to_dict()))["variants"][0]["status"] == "skipped"
-
-
-def test_clip_frames_are_decoded_with_pyav(videos_dir, tmp_path):
-    # --video's frames come from the app's decoder, as the doctor reads them
-    frames = list(iter_frames(videos_dir / "car-detection.mp4", max_frames=5))  # it has an audio track too
-    assert len(frames) == 5 and all(f.shape == (432, 768, 3) and f.dtype == np.uint8 for f in frames)
-    bad = tmp_path / "clip.mp4"
-    bad.write_bytes(b"not a video")
-    with pytest.raises(InputError, match=r"clip.mp4: not a video file"):
-        list(iter_frames(bad, max_frames=5))
 
 
 # ---------------------------------------------------------------------------------------------
