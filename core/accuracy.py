@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .convert import IMAGE_SUFFIXES
 from .detections import Detections
 from .errors import InputError
+from .formats import IMAGE_SUFFIXES
 from .geometry import box_iou
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)

@@ -10,12 +10,11 @@ import numpy as np
 from .detections import Detections
 from .metrics import Match
 
-# Ultralytics' palette, so colours look familiar to YOLO users.
+# Class colours: ultralytics' palette without its reds, oranges, yellows and greens, so a class box never looks
+# like a diff box (green matched, red missed, amber extra; see tests/core/test_draw.py).
 _PALETTE = [
-    (255, 56, 56), (255, 157, 151), (255, 112, 31), (255, 178, 29), (207, 210, 49), (72, 249, 10),
-    (146, 204, 23), (61, 219, 134), (26, 147, 52), (0, 212, 187), (44, 153, 168), (0, 194, 255),
-    (52, 69, 147), (100, 115, 255), (0, 24, 236), (132, 56, 255), (82, 0, 133), (203, 56, 255),
-    (255, 149, 200), (255, 55, 199),
+    (255, 157, 151), (0, 212, 187), (44, 140, 178), (0, 194, 255), (52, 69, 147), (100, 115, 255),
+    (0, 24, 236), (132, 56, 255), (82, 0, 133), (203, 56, 255), (255, 149, 200), (255, 55, 199),
 ]  # fmt: skip
 
 MATCHED = (40, 200, 80)  # green: found by both

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -47,16 +48,36 @@ def _image_uri(rgb: np.ndarray, max_side: int = 1280) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _cell(value: Any) -> str:
+    """A table cell in words: no NaN, None or True/False in a report."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
 def _table(payload: Any) -> str:
-    if hasattr(payload, "to_html"):
-        return str(payload.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}"))
-    rows = list(payload)
+    rows = payload.to_dict("records") if hasattr(payload, "to_dict") else list(payload)
     if not rows:
         return "<p>(empty)</p>"
     cols = list(rows[0])
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure(fig: Any, include_plotlyjs: bool) -> str:
+    """The figure on an explicit template: the app's default one (Streamlit's) holds only colour placeholders."""
+    import plotly.graph_objects as go
+
+    from .charts import TEMPLATE
+
+    exported = go.Figure(fig)
+    exported.update_layout(template=TEMPLATE)
+    return str(exported.to_html(full_html=False, include_plotlyjs=include_plotlyjs))
 
 
 def render_html(title: str, sections: list[ReportSection], system: dict[str, Any] | None = None) -> str:
@@ -86,7 +107,7 @@ def render_html(title: str, sections: list[ReportSection], system: dict[str, Any
             elif kind == "table":
                 parts.append(_table(payload))
             elif kind == "figure":
-                parts.append(payload.to_html(full_html=False, include_plotlyjs=not plotly_included))
+                parts.append(_figure(payload, include_plotlyjs=not plotly_included))
                 plotly_included = True
             elif kind == "image":
                 caption, rgb = payload

@@ -4,9 +4,9 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
+from core import charts
 from core.accuracy import load_dataset
 from core.archive import MAX_UNPACKED_BYTES, dataset_root, extract_zip
 from core.compare import digest
@@ -116,12 +116,7 @@ for note in scores.notes:
     st.caption(note)
 st.dataframe(table, hide_index=True, width="stretch")
 
-front = table[table["Pareto"]].sort_values("p50 ms")
-scatter = px.scatter(
-    table, x="p50 ms", y="mAP50-95", text="variant", color="Pareto", title="Speed vs accuracy (Pareto front joined)"
-)
-scatter.add_scatter(x=front["p50 ms"], y=front["mAP50-95"], mode="lines", name="Pareto front", line={"dash": "dot"})
-scatter.update_traces(textposition="top center")
+scatter = charts.speed_vs_accuracy(results, table["Pareto"].tolist())
 st.plotly_chart(scatter, width="stretch")
 
 chosen = st.selectbox("Per-class AP of", [r.variant for r in results], key="acc:perclass")
@@ -130,8 +125,7 @@ pc = pd.DataFrame(
     [{"class": c.name, "instances": c.instances, "AP50": c.ap50, "AP50-95": c.ap50_95} for c in per_class]
 )
 if len(pc):
-    fig = px.bar(pc.sort_values("AP50-95"), x="AP50-95", y="class", orientation="h", hover_data=["instances", "AP50"])
-    fig.update_layout(height=max(300, 18 * len(pc)), title=f"AP50-95 per class, {chosen}")
+    fig = charts.per_class_ap(pc.sort_values("AP50-95").to_dict("records"), chosen)
     st.plotly_chart(fig, width="stretch")
 if report.bad_lines or report.orphan_labels or report.other_files or report.unreadable_images:
     with st.expander("Dataset problems (skipped)"):

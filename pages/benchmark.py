@@ -3,10 +3,9 @@
 import json
 
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
+from core import charts
 from core.bench import bench_table, benchmark
 from core.errors import InputError
 from core.images import IMAGE_TYPES, load_image
@@ -95,16 +94,9 @@ st.dataframe(table, hide_index=True, width="stretch")
 for note in bench.notes:
     st.caption(note)
 
-samples_df = pd.DataFrame([{"variant": r.variant, "latency ms": s} for r in results for s in r.samples_ms])
-dist = px.box(samples_df, x="variant", y="latency ms", points="outliers", title="Latency distribution")
-stages = go.Figure(
-    [
-        go.Bar(name=stage, x=[r.variant for r in results], y=[r.stages_ms[stage] for r in results])
-        for stage in ("preprocess", "inference", "postprocess")
-    ]
-)
-stages.update_layout(barmode="stack", title="Stage split (mean ms)", yaxis_title="ms")
-fps = px.bar(table, x="variant", y="FPS", title=f"Throughput (images per second, batch size {batch})")
+dist = charts.latency_distribution(results)
+stages = charts.stage_split(results)
+fps = charts.throughput(results)
 c1, c2 = st.columns(2)
 c1.plotly_chart(dist, width="stretch")
 c2.plotly_chart(stages, width="stretch")

@@ -1,9 +1,9 @@
 """Compare images: the same pictures through 2–4 variants, side by side, with a diff against a reference."""
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
+from core import charts
 from core.compare import ImageComparison, read_images
 from core.draw import annotate, annotate_diff
 from core.images import IMAGE_TYPES
@@ -100,7 +100,7 @@ for col, v in zip(st.columns(max(2, len(others))), others, strict=False):
 table = pd.DataFrame(result.table().records())
 st.subheader("All images")
 st.dataframe(table, hide_index=True, width="stretch")
-fig = px.bar(table, x="image", y="latency ms", color="variant", barmode="group", title="Latency per image (end to end)")
+fig = charts.compare_latency(result)
 st.plotly_chart(fig, width="stretch")
 
 report_sections.put_section(

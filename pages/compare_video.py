@@ -5,10 +5,10 @@ import time
 import uuid
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
+from core import charts
 from core.errors import InputError
 from core.metrics import LatencyStats
 from core.samples import sample_videos
@@ -54,15 +54,6 @@ def _preview_jpeg(rgb) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=80)
     return buf.getvalue()
-
-
-def latency_figure(latency: dict[str, list[float]]) -> go.Figure:
-    fig = go.Figure([go.Scatter(y=s, mode="lines", name=v) for v, s in latency.items()])
-    fig.update_layout(
-        title="Latency per frame (ms, end to end)", xaxis_title="frame", yaxis_title="ms", height=320,
-        margin={"t": 40, "b": 30, "l": 40, "r": 10}, legend={"orientation": "h"},
-    )  # fmt: skip
-    return fig
 
 
 start = st.button("Start", type="primary", disabled=busy)
@@ -120,7 +111,7 @@ if job.running:
                 ls = LatencyStats.from_samples(s)
                 box.metric(v, f"p50 {ls.p50:.0f} ms", f"p95 {ls.p95:.0f} ms", delta_color="off")
             if tick % CHART_EVERY == 0:
-                chart_box.plotly_chart(latency_figure(latency), key=f"vid:live:{tick}")
+                chart_box.plotly_chart(charts.video_latency(latency), key=f"vid:live:{tick}")
             tick += 1
         time.sleep(POLL_SECONDS)
     st.rerun()  # draw the finished state
@@ -146,7 +137,7 @@ table = pd.DataFrame(stats.records())
 st.dataframe(table, hide_index=True, width="stretch")
 for note in stats.notes:
     st.caption(note)
-fig = latency_figure(latency)
+fig = charts.video_latency(latency)
 st.plotly_chart(fig, key="vid:final")
 st.caption(
     f"Server memory (RSS): {job.rss_start_mb:.0f} MB at start, {job.rss_warm_mb:.0f} MB after "

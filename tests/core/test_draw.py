@@ -33,3 +33,13 @@ def test_side_by_side_rejects_mismatched_inputs() -> None:
         side_by_side([a, np.zeros((12, 20, 3), np.uint8)], ["a", "b"])
     with pytest.raises(ValueError, match="at most"):
         side_by_side([a] * 5, ["x"] * 5)
+
+
+def test_class_colours_never_look_like_the_diff_colours():
+    import math
+
+    from core.draw import EXTRA, MATCHED, MISSED, class_colour
+
+    for class_id in range(80):
+        c = class_colour(class_id)
+        assert min(math.dist(c, d) for d in (MATCHED, MISSED, EXTRA)) >= 100, (class_id, c)

@@ -1,0 +1,40 @@
+"""Colours that mean the same thing everywhere: one per variant (charts, video captions, the report), one per
+pipeline stage. A variant's colour comes from its row in the variant table, never from what else is shown."""
+
+from __future__ import annotations
+
+from .variants import VARIANTS, Variant
+
+# Distinct on a projector and for the common colour-vision deficiencies; no green / red / amber, which the
+# diff images use for matched / missed / extra boxes.
+_VARIANT_PALETTE = (
+    "#1f77b4",  # blue
+    "#ff7f0e",  # orange
+    "#9467bd",  # purple
+    "#17becf",  # cyan
+    "#8c564b",  # brown
+    "#e377c2",  # pink
+    "#7f7f7f",  # grey
+    "#bcbd22",  # olive
+    "#393b79",  # navy
+    "#ad494a",  # brick
+    "#637939",  # moss
+)
+VARIANT_COLOURS: dict[str, str] = {str(v): _VARIANT_PALETTE[i % len(_VARIANT_PALETTE)] for i, v in enumerate(VARIANTS)}
+OTHER = "#4b5563"  # a name that is not a variant (e.g. a peer runtime in a bench script)
+
+STAGE_COLOURS = {"preprocess": "#94a3b8", "inference": "#2563eb", "postprocess": "#f59e0b"}
+
+
+def variant_colour(variant: Variant | str) -> str:
+    return VARIANT_COLOURS.get(str(variant), OTHER)
+
+
+def colour_map(variants: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """For Plotly Express's ``color_discrete_map``."""
+    return {v: variant_colour(v) for v in variants}
+
+
+def hex_to_rgb(colour: str) -> tuple[int, int, int]:
+    c = colour.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
