@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="ort:fp32,ort:int8", help="1 to 4 variants, e.g. ort:fp32,ort:int8")
     p.add_argument("--reference", default=str(REFERENCE), help=f"diffs are against it (default {REFERENCE})")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per variant first (default 2)")
-    p.add_argument("--runs", type=int, default=1, help="timed runs per image and variant (default 1)")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per image and variant (default 5)")
     _post_args(p)
     p.add_argument("--save", type=Path, help="write each variant's annotated image and its diff into this folder")
     p.add_argument("--json", action="store_true")
@@ -232,7 +232,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import benchmark
+    from .bench import benchmark_variants
     from .images import load_image
     from .samples import sample_image
     from .system import system_info
@@ -247,21 +247,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     image_path = args.image or sample_image("bus.jpg")
     image = load_image(image_path)
     detectors = [_open(store, v, args) for v in variants]  # build everything before timing anything
-    rows = []
     try:
-        for det in detectors:
-            with TqdmProgress(f"bench {det.variant}") as bar:
-                rows.append(
-                    benchmark(
-                        det,
-                        image,
-                        warmup=args.warmup,
-                        iterations=args.iterations,
-                        params=params,
-                        progress=bar,
-                        batch=args.batch,
-                    )
-                )
+        with TqdmProgress("bench") as bar:
+            rows = benchmark_variants(
+                detectors,
+                image,
+                warmup=args.warmup,
+                iterations=args.iterations,
+                params=params,
+                progress=bar,
+                batch=args.batch,
+            )
     finally:
         for det in detectors:
             det.close()

@@ -19,13 +19,22 @@ from .detections import Detections
 from .detector import Detector, RawOutput
 from .errors import InputError
 from .images import load_image
-from .metrics import AGREEMENT_COLUMNS, Agreement, LatencySpread, agreement, agreement_cells, match_detections
+from .metrics import (
+    AGREEMENT_COLUMNS,
+    Agreement,
+    LatencySpread,
+    Speedup,
+    agreement,
+    agreement_cells,
+    match_detections,
+)
 from .processing import PostParams
 from .progress import Progress, no_progress
 from .tables import Column, Table
 from .variants import Variant
 
 MIN_CONF = 0.01  # the lowest confidence threshold offered: raw outputs are compacted at this level
+DEFAULT_RUNS = 5  # timed runs per image and variant: enough for a median and its spread at these sizes
 
 
 def digest(data: bytes) -> str:
@@ -139,16 +148,25 @@ class CompareResult:
             "images": [{"image": im.name, "variants": [v.to_dict() for v in im.variants]} for im in self.images],
         }
 
+    def speedup(self, image: ImageResult, variant: str) -> Speedup:
+        return Speedup.of(image.of(self.reference).latency, image.of(variant).latency)
+
     def table(self) -> Table:
-        rows = [
-            (im.name, v.variant, len(v.detections), v.latency.p50, v.latency.runs, *agreement_cells(v.agreement))
-            for im in self.images
-            for v in im.variants
-        ]
-        columns = (Column("image"), Column("variant"), Column("objects"), Column("latency ms", 2), Column("runs"))
-        columns += AGREEMENT_COLUMNS
+        rows = []
+        for im in self.images:
+            for v in im.variants:
+                lat = v.latency
+                verdict = "(reference)" if v.agreement is None else self.speedup(im, v.variant).words()
+                rows.append(
+                    (im.name, v.variant, len(v.detections), lat.p50, lat.p10, lat.p90, verdict,
+                     *agreement_cells(v.agreement))
+                )  # fmt: skip
+        columns = (Column("image"), Column("variant"), Column("objects"), Column("latency ms", 2))
+        columns += (Column("p10 ms", 2), Column("p90 ms", 2), Column(f"speed vs {self.reference}"), *AGREEMENT_COLUMNS)
+        runs = self.images[0].variants[0].latency.runs if self.images else 0
         notes = (
-            "latency: median ms per image over the timed runs, end to end (letterbox + inference + NMS)",
+            f"latency: median ms per image of {runs} timed runs (variants in turn, after an untimed one), end to end "
+            "(letterbox + inference + NMS); speed: ratio of medians with its 95 % bootstrap interval",
             f"agreement vs {self.reference}: same class and IoU >= 0.5, at conf {self.params.conf}",
         )
         return Table(columns, rows, notes)
@@ -178,7 +196,7 @@ class ImageComparison:
         model_key: str = "",
         cache: MutableMapping[RawKey, _Raw] | None = None,
         min_conf: float = MIN_CONF,
-        runs: int = 1,
+        runs: int = DEFAULT_RUNS,
     ) -> None:
         if not any(d.variant == reference for d in detectors):
             raise InputError(f"reference {reference} is not among the variants compared")
@@ -198,17 +216,27 @@ class ImageComparison:
         return [(d, im) for im in images for d in self.detectors if self._key(d, im) not in self.cache]
 
     def run(self, images: Sequence[InputImage], progress: Progress = no_progress) -> None:
-        """Infer what is not cached yet: per image, ``runs`` rounds with the variants interleaved."""
-        todo = self.missing(images)
-        for i, (det, im) in enumerate(todo):
-            samples, first = [], None
-            for _ in range(self.runs):
-                raw = det.infer_raw(im.image, self.min_conf)
-                samples.append(raw.preprocess_ms + raw.inference_ms)
-                first = first or raw
-            assert first is not None
-            self.cache[self._key(det, im)] = _Raw(det.compact(first, self.min_conf), samples)
-            progress((i + 1) / len(todo), f"{det.variant} on {im.name}")
+        """Infer what is not cached yet. Per image: one untimed call of each variant (so the first image of a
+        session pays no first-call cost), then ``runs`` timed rounds with the variants in turn."""
+        todo: dict[str, list[Detector]] = {}
+        for det, im in self.missing(images):
+            todo.setdefault(im.key, []).append(det)
+        by_key = {im.key: im for im in images}
+        total = sum(len(dets) for dets in todo.values()) * (self.runs + 1)
+        done = 0
+        for key, dets in todo.items():
+            im = by_key[key]
+            first = {id(d): d.infer_raw(im.image, self.min_conf) for d in dets}  # untimed: warms this input
+            done += len(dets)
+            samples: dict[int, list[float]] = {id(d): [] for d in dets}
+            for r in range(self.runs):
+                for det in dets:
+                    raw = det.infer_raw(im.image, self.min_conf)
+                    samples[id(det)].append(raw.preprocess_ms + raw.inference_ms)
+                    done += 1
+                progress(done / total, f"{im.name}: run {r + 1}/{self.runs}")
+            for det in dets:
+                self.cache[self._key(det, im)] = _Raw(det.compact(first[id(det)], self.min_conf), samples[id(det)])
 
     def result(self, images: Sequence[InputImage], params: PostParams) -> CompareResult:
         """Detections, latency and agreement at ``params`` (runs what is missing first, without progress)."""

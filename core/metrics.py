@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -42,14 +42,30 @@ class LatencyStats:
         return {k: (round(v, ndigits) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
+def median_interval(samples_ms: Sequence[float]) -> tuple[float, float]:
+    """A distribution-free 95 % interval for the median (order statistics, normal approximation of the
+    binomial): no assumption on how latencies are distributed. With 5 runs it is [min, max]."""
+    a = np.sort(np.asarray(samples_ms, dtype=np.float64))
+    n = a.size
+    if n == 0:
+        return float("nan"), float("nan")
+    half = 1.959963984540054 * np.sqrt(n) / 2
+    lo = int(np.clip(np.floor(n / 2 - half), 0, n - 1))
+    hi = int(np.clip(np.ceil(n / 2 + half), 0, n - 1))
+    return float(a[lo]), float(a[hi])
+
+
 @dataclass(frozen=True)
 class LatencySpread:
-    """The median of repeated timed runs and how far they spread (p10-p90), in milliseconds."""
+    """The median of repeated timed runs, how far they spread (p10-p90) and an interval for the median, in ms."""
 
     p50: float
     p10: float
     p90: float
     runs: int
+    lo: float = float("nan")  # 95 % interval for the median (see median_interval)
+    hi: float = float("nan")
+    samples: tuple[float, ...] = field(default=(), repr=False, compare=False)  # for speed-up intervals
 
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float]) -> LatencySpread:
@@ -57,7 +73,12 @@ class LatencySpread:
         if a.size == 0:
             return cls(float("nan"), float("nan"), float("nan"), 0)
         p10, p50, p90 = (float(x) for x in np.percentile(a, [10, 50, 90]))
-        return cls(p50, p10, p90, int(a.size))
+        return cls(p50, p10, p90, int(a.size), *median_interval(a), tuple(float(x) for x in a))
+
+    @property
+    def fps(self) -> float:
+        """Images per second at the median latency: the statistic speed-ups are computed from too."""
+        return 1000.0 / self.p50 if self.p50 > 0 else 0.0
 
     def to_dict(self, ndigits: int = 3) -> dict[str, float | int]:
         return {
@@ -65,6 +86,48 @@ class LatencySpread:
             "p10": round(self.p10, ndigits),
             "p90": round(self.p90, ndigits),
             "runs": self.runs,
+        }
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """How much faster ``other`` runs than ``base``: the ratio of medians and its 95 % interval. When the
+    interval holds 1, the difference is not measurable with these runs: say so rather than rank them."""
+
+    value: float
+    lo: float
+    hi: float
+
+    @classmethod
+    def of(cls, base: LatencySpread, other: LatencySpread, resamples: int = 2000, seed: int = 0) -> Speedup:
+        """Ratio of the medians; its 95 % interval by bootstrap (each variant's runs resampled, seeded), or, without
+        the runs, the widest ratio the two medians' intervals allow."""
+        value = base.p50 / other.p50
+        if len(base.samples) < 3 or len(other.samples) < 3:
+            return cls(value, base.lo / other.hi, base.hi / other.lo)
+        rng = np.random.default_rng(seed)
+        a, b = np.asarray(base.samples), np.asarray(other.samples)
+        ma = np.median(a[rng.integers(0, a.size, (resamples, a.size))], axis=1)
+        mb = np.median(b[rng.integers(0, b.size, (resamples, b.size))], axis=1)
+        lo, hi = np.percentile(ma / mb, [2.5, 97.5])
+        return cls(value, float(lo), float(hi))
+
+    @property
+    def measurable(self) -> bool:
+        return not (self.lo <= 1.0 <= self.hi)
+
+    def words(self) -> str:
+        """e.g. "1.22x faster (1.15-1.30x)", "0.85x, slower (0.80-0.90x)", "no measurable difference (0.97-1.04x)"."""
+        span = f"{self.lo:.2f}-{self.hi:.2f}x"
+        if not self.measurable:
+            return f"no measurable difference ({span})"
+        return f"{self.value:.2f}x faster ({span})" if self.value > 1 else f"{self.value:.2f}x, slower ({span})"
+
+    def to_dict(self) -> dict[str, float | bool]:
+        return {
+            "value": round(self.value, 3),
+            "range": [round(self.lo, 3), round(self.hi, 3)],
+            "measurable": self.measurable,
         }
 
 

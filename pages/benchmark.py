@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.bench import bench_table, benchmark
+from core.bench import bench_table, benchmark_variants
 from core.errors import InputError
 from core.images import IMAGE_TYPES, load_image
 from core.samples import sample_images
@@ -66,19 +66,10 @@ if st.button("Run benchmark", type="primary"):
     detectors = pool.open_detectors(store, variants, threads=int(threads), in_turn=False)
     if detectors is None:
         st.stop()
-    results = []
     update, bar = widgets.progress_callback("Benchmarking")
-    for i, det in enumerate(detectors):
-        results.append(
-            benchmark(
-                det,
-                image,
-                warmup=int(warmup),
-                iterations=int(iterations),
-                batch=int(batch),
-                progress=lambda f, m, i=i: update((i + f) / len(detectors), m),
-            )
-        )
+    results = benchmark_variants(
+        detectors, image, warmup=int(warmup), iterations=int(iterations), batch=int(batch), progress=update
+    )
     bar.empty()
     st.session_state["bench:results"] = (results, store.source.name, store.input_size, int(threads), int(batch))
 

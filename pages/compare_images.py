@@ -76,7 +76,10 @@ for col, v in zip(cols, on_image.variants, strict=True):
         st.image(annotate(image, v.detections), width="stretch")
         m1, m2 = st.columns(2)
         m1.metric("objects", len(v.detections))
-        m2.metric("latency", f"{v.latency.p50:.1f} ms")
+        m2.metric("latency", f"{v.latency.p50:.1f} ms", help="median of the timed runs, end to end")
+        st.caption(f"p10–p90 {v.latency.p10:.1f}–{v.latency.p90:.1f} ms over {v.latency.runs} runs")
+        if v.agreement is not None:
+            st.caption(f"vs {result.reference}: {result.speedup(on_image, v.variant).words()}")
 
 st.subheader(f"Differences from {reference}")
 st.caption("Green: found by both (same class, IoU ≥ 0.5) · red: missed by this variant · amber: only this variant.")

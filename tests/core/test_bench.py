@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.bench import bench_table, benchmark
+from core.bench import bench_table, benchmark, benchmark_variants
 
 
 def test_benchmark_times_every_iteration_and_the_table_derives_from_the_same_numbers(detectors, bus_image):
@@ -23,5 +23,29 @@ def test_benchmark_times_every_iteration_and_the_table_derives_from_the_same_num
 def test_throughput_mode_counts_images_per_second_and_says_latency_is_per_call(detectors, bus_image):
     r = benchmark(detectors["ort:fp32"], bus_image, warmup=1, iterations=3, batch=2)
     assert r.batch_size == 2 and r.batched_call
-    assert r.fps == pytest.approx(2 * 1000.0 / r.latency.mean)
+    assert r.fps == pytest.approx(2 * 1000.0 / r.latency.p50)
     assert "ms per call of 2 images" in bench_table([r]).notes[0]
+
+
+def test_variants_are_timed_in_interleaved_rounds(detectors, bus_image):
+    calls: list[str] = []
+    dets = [detectors["ort:fp32"], detectors["ort:int8"]]
+    originals = [d.detect for d in dets]
+
+    def spy(det, original):
+        def detect(*args, **kwargs):
+            calls.append(str(det.variant))
+            return original(*args, **kwargs)
+
+        return detect
+
+    try:
+        for d, original in zip(dets, originals, strict=True):
+            d.detect = spy(d, original)
+        results = benchmark_variants(dets, bus_image, warmup=1, iterations=10, rounds=2)
+    finally:
+        for d in dets:
+            del d.detect  # back to the class's method
+    timed = calls[2:]  # after one warm-up call each
+    assert timed == ["ort:fp32"] * 5 + ["ort:int8"] * 5 + ["ort:fp32"] * 5 + ["ort:int8"] * 5
+    assert all(r.rounds == 2 and r.latency.count == 10 for r in results)

@@ -100,3 +100,10 @@ def test_video_json_contract_and_playable_output(yolov5n_pt, videos_dir, session
         assert s.codec_context.name == "h264" and s.codec_context.width == 2 * 640
         assert sum(1 for _ in c.decode(video=0)) == 6
     assert len(out_csv.read_text().splitlines()) == 1 + 6 * 2
+
+
+def test_compare_times_at_least_five_runs_by_default():
+    from core.cli import build_parser
+
+    args = build_parser().parse_args(["compare", "a.jpg", "--model", "yolov5n"])
+    assert args.runs >= 5 and args.warmup >= 1 and args.reference == "ort:fp32"

@@ -48,6 +48,7 @@ def test_thresholds_rerun_only_postprocessing_and_reference_agrees_with_itself(d
     dets = [detectors["ort:fp32"], detectors["ort:int8"]]
     cache: dict = {}
     comparison = ImageComparison(dets, FP32, cache=cache, runs=3)
+    assert ImageComparison(dets, FP32).runs >= 5  # the page's and the CLI's default
     low = comparison.result(images, PostParams(conf=0.25))
     assert len(cache) == 4
     high = comparison.result(images, PostParams(conf=0.7))

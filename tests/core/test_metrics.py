@@ -40,3 +40,26 @@ def test_detections_validate_their_shapes():
         Detections(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="must both have shape"):
         Detections(np.zeros((2, 4), np.float32), np.zeros(3, np.float32), np.zeros(2, np.int64))
+
+
+def test_median_interval_is_distribution_free_and_narrows_with_runs():
+    from core.metrics import median_interval
+
+    assert median_interval([5.0, 1.0, 3.0, 2.0, 4.0]) == (1.0, 5.0)  # 5 runs: the whole range
+    lo, hi = median_interval(list(range(100)))
+    assert 38 <= lo < 49.5 < hi <= 61  # ~±1 sd of the median's rank (sqrt(100)/2 = 5) times 1.96
+
+
+def test_speedup_says_no_measurable_difference_when_the_intervals_allow_none():
+    from core.metrics import LatencySpread, Speedup
+
+    fp32 = LatencySpread.from_samples([50.0, 51.0, 49.0, 52.0, 50.5])
+    int8 = LatencySpread.from_samples([40.0, 41.0, 40.5, 39.5, 41.5])
+    noisy = LatencySpread.from_samples([35.0, 70.0, 48.0, 52.0, 50.0])
+    fast = Speedup.of(fp32, int8)
+    assert fast.measurable and fast.value == pytest.approx(50.5 / 40.5) and fast.lo < fast.value < fast.hi
+    assert fast.words().startswith("1.25x faster (")
+    assert not Speedup.of(fp32, noisy).measurable
+    assert Speedup.of(fp32, noisy).words().startswith("no measurable difference")
+    assert Speedup.of(int8, fp32).words().startswith("0.80x, slower")
+    assert fp32.fps == pytest.approx(1000 / 50.5)
