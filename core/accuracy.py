@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .bootstrap import Matches
 from .detections import Detections
 from .errors import InputError
 from .formats import IMAGE_SUFFIXES
@@ -180,6 +181,7 @@ class MapAccumulator:
         self._tp: list[np.ndarray] = []
         self._conf: list[np.ndarray] = []
         self._pred_cls: list[np.ndarray] = []
+        self._pred_image: list[np.ndarray] = []
         self._target_cls: list[np.ndarray] = []
         self.images = 0
 
@@ -187,6 +189,7 @@ class MapAccumulator:
         import torch
         from ultralytics.engine.validator import BaseValidator
 
+        index = self.images
         self.images += 1
         target_cls = labels[:, 0].astype(np.int64)
         self._target_cls.append(target_cls)
@@ -207,6 +210,21 @@ class MapAccumulator:
         self._tp.append(correct)
         self._conf.append(dets.confidence)
         self._pred_cls.append(dets.class_id)
+        self._pred_image.append(np.full(n, index, dtype=np.int64))
+
+    def matches(self) -> Matches:
+        """Every detection's matches and every label, with the image each belongs to (for the bootstrap)."""
+        t = len(IOU_THRESHOLDS)
+        target = [np.full(len(c), i, dtype=np.int64) for i, c in enumerate(self._target_cls)]
+        return Matches(
+            tp=np.concatenate(self._tp) if self._tp else np.zeros((0, t), bool),
+            conf=np.concatenate(self._conf) if self._conf else np.zeros(0, np.float32),
+            pred_cls=np.concatenate(self._pred_cls) if self._pred_cls else np.zeros(0, np.int64),
+            pred_image=np.concatenate(self._pred_image) if self._pred_image else np.zeros(0, np.int64),
+            target_cls=np.concatenate(self._target_cls) if self._target_cls else np.zeros(0, np.int64),
+            target_image=np.concatenate(target) if target else np.zeros(0, np.int64),
+            images=self.images,
+        )
 
     def result(self, names: tuple[str, ...] | list[str]) -> MapResult:
         from ultralytics.utils.metrics import ap_per_class

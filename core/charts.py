@@ -89,31 +89,47 @@ def throughput(results: Sequence[BenchResult]) -> go.Figure:
     return _figure([trace], f"Throughput (images per second, batch size {batch})", yaxis_title="images per second")
 
 
-def speed_vs_accuracy(results: Sequence[VariantEval], pareto: Sequence[bool]) -> go.Figure:
-    traces: list[go.BaseTraceType] = [
-        go.Scatter(
-            name=r.variant + (" (Pareto front)" if front else ""),
-            x=[r.latency.p50],
-            y=[r.accuracy.map50_95],
-            mode="markers+text",
-            text=[r.variant],
-            textposition="top center",
-            marker={"color": variant_colour(r.variant), "size": 12, "symbol": "circle" if front else "circle-open"},
+def speed_vs_accuracy(results: Sequence[VariantEval], pareto: Sequence[bool], reference: str) -> go.Figure:
+    """ΔmAP50-95 vs the reference in points (bars: 95 % interval) against the median latency."""
+    traces: list[go.BaseTraceType] = []
+    for r, front in zip(results, pareto, strict=True):
+        d = r.delta
+        y = d.map50_95.value if d else 0.0
+        error = (
+            {"type": "data", "symmetric": False, "array": [d.map50_95.hi - y], "arrayminus": [y - d.map50_95.lo]}
+            if d
+            else None
         )
-        for r, front in zip(results, pareto, strict=True)
-    ]
+        traces.append(
+            go.Scatter(
+                name=r.variant + (" — on the Pareto front" if front else ""),
+                x=[r.latency.p50],
+                y=[y],
+                error_y=error,
+                mode="markers+text",
+                text=[r.variant],
+                textposition="top center",
+                marker={"color": variant_colour(r.variant), "size": 12, "symbol": "circle" if front else "circle-open"},
+            )
+        )
     front = sorted((r for r, f in zip(results, pareto, strict=True) if f), key=lambda r: r.latency.p50)
     if len(front) > 1:
         traces.append(
             go.Scatter(
-                name="Pareto front: no variant is both faster and more accurate",
+                name="Pareto front: no other variant is both faster and more accurate",
                 x=[r.latency.p50 for r in front],
-                y=[r.accuracy.map50_95 for r in front],
+                y=[r.delta.map50_95.value if r.delta else 0.0 for r in front],
                 mode="lines",
                 line={"dash": "dot", "color": "#6b7280"},
             )
         )
-    return _figure(traces, "Speed vs accuracy", xaxis_title=LATENCY_AXIS + " (p50)", yaxis_title="mAP50-95")
+    images = results[0].accuracy.images if results else 0
+    return _figure(
+        traces,
+        f"Speed vs accuracy ({images} images; bars: 95 % interval)",
+        xaxis_title=LATENCY_AXIS + " (p50)",
+        yaxis_title=f"ΔmAP50-95 vs {reference} (points)",
+    )
 
 
 def per_class_ap(rows: Sequence[Mapping[str, object]], variant: str) -> go.Figure:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .accuracy import MapAccumulator, MapResult, YoloDataset
+from .bootstrap import MapDelta, paired_delta
 from .detections import Detections
 from .detector import Detector
 from .errors import InputError
@@ -32,6 +33,8 @@ class VariantEval:
     latency: LatencyStats  # end to end per image (letterbox + inference + NMS at eval settings)
     agreement: Agreement | None  # vs the reference, at the display thresholds; None for the reference
     batch_size: int = 1  # images per runtime call; inference latency is the batch's, divided by its size
+    delta: MapDelta | None = None  # mAP minus the reference's, with its paired bootstrap interval
+    reference_accuracy: MapResult | None = None  # the reference's, on the same images (for per-class deltas)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class VariantEval:
             "latency_ms": self.latency.to_dict(),
             "batch_size": self.batch_size,
             "agreement_vs_fp32": self.agreement.to_dict() if self.agreement else None,
+            "delta_vs_reference": self.delta.to_dict() if self.delta else None,
         }
 
 
@@ -54,6 +58,7 @@ def evaluate(
     display_params: PostParams | None = None,
     progress: Progress = no_progress,
     batch_size: int = 1,
+    resamples: int = 1000,
 ) -> list[VariantEval]:
     """Each image is decoded once and run through every detector (interleaved, so all see the same load).
 
@@ -62,6 +67,8 @@ def evaluate(
 
     ``reference`` (usually ``ort:fp32``) is the baseline for agreement; it may be one of ``detectors``.
     Agreement is measured at ``display_params`` (what a user sees, conf 0.25), mAP at val.py's settings.
+    Each other variant's mAP difference gets a 95 % paired bootstrap interval over images (``resamples``
+    resamples, seeded; 0: none).
     """
     if not dataset.items:
         raise InputError(f"dataset {dataset.root} has no images to evaluate")
@@ -95,20 +102,28 @@ def evaluate(
                     shown[id(det)].append(det.postprocess(raw, display_params)[0])
         done = min(start + batch_size, n)
         progress(done / n, f"evaluated {done}/{n} images")
+    results = {id(d): maps[id(d)].result(d.names) for d in runs}
     out = []
-    for det in detectors:
-        agree = None
+    for i, det in enumerate(detectors):
+        agree = delta = None
         if reference is not None and det is not reference:
             agree = merge_agreements(
                 agreement_parts(r, c, 0.5) for r, c in zip(shown[id(reference)], shown[id(det)], strict=True)
             )
+            if resamples > 0 and maps[id(reference)].images > 0:  # no readable image: nothing to resample
+                progress(1.0, f"{det.variant}: bootstrap interval of the mAP difference ({i + 1}/{len(detectors)})")
+                ref, var = results[id(reference)], results[id(det)]
+                reported = (var.map50_95 - ref.map50_95, var.map50 - ref.map50)
+                delta = paired_delta(maps[id(reference)].matches(), maps[id(det)].matches(), reported, resamples)
         out.append(
             VariantEval(
                 str(det.variant),
-                maps[id(det)].result(det.names),
+                results[id(det)],
                 LatencyStats.from_samples(lat[id(det)]),
                 agree,
                 batch_size,
+                delta,
+                results[id(reference)] if reference is not None and det is not reference else None,
             )
         )
     return out
@@ -117,16 +132,50 @@ def evaluate(
 def eval_table(results: Sequence[VariantEval], reference: str) -> Table:
     """The Accuracy page's table, the CLI's and the CSV's; Pareto: no other variant is both faster and more accurate."""
     pareto = pareto_front([r.latency.p50 for r in results], [r.accuracy.map50_95 for r in results])
-    columns = (Column("variant"), Column("mAP50", 4), Column("mAP50-95", 4), Column("p50 ms", 2))
+    columns = (Column("variant"), Column("mAP50", 4), Column("mAP50-95", 4))
+    columns += (Column("ΔmAP50-95 pts", 2), Column("95 % interval"), Column("ΔmAP50 pts", 2), Column("p50 ms", 2))
     columns += (*AGREEMENT_COLUMNS, Column("Pareto"))
-    rows = [
-        (r.variant, r.accuracy.map50, r.accuracy.map50_95, r.latency.p50, *agreement_cells(r.agreement), front)
-        for r, front in zip(results, pareto, strict=True)
-    ]
+    rows = []
+    for r, front in zip(results, pareto, strict=True):
+        d = r.delta
+        interval = f"{d.map50_95.lo:+.2f} to {d.map50_95.hi:+.2f}" if d else "(reference)"
+        rows.append(
+            (r.variant, r.accuracy.map50, r.accuracy.map50_95, d.map50_95.value if d else None, interval,
+             d.map50.value if d else None, r.latency.p50, *agreement_cells(r.agreement), front)
+        )  # fmt: skip
     batch = results[0].batch_size if results else 1
+    images = results[0].accuracy.images if results else 0
     notes = (
+        f"Δ: mAP minus {reference}'s in points, 95 % paired bootstrap interval over the {images} images "
+        + (
+            "(an interval holding 0: no measurable difference on this set)"
+            if any(r.delta and r.delta.map50_95.holds_zero for r in results)
+            else ""
+        )
+        + (f"; only {images} images: expect wide intervals" if images < 100 else ""),
         f"agreement vs {reference} at conf 0.25, IoU 0.5, same class; mAP at conf 0.001, NMS IoU 0.6 (YOLOv5 val.py)",
         "p50 ms: per image, end to end (letterbox + inference + NMS)"
         + (f"; batch size {batch}: the batch's time shared out" if batch > 1 else ""),
     )
     return Table(columns, rows, notes)
+
+
+def per_class_table(result: VariantEval, reference: str) -> Table:
+    """Per class: the reference's AP and this variant's side by side, the largest loss first."""
+    ref = {c.class_id: c for c in (result.reference_accuracy.per_class if result.reference_accuracy else [])}
+    rows = []
+    for c in result.accuracy.per_class:
+        r = ref.get(c.class_id)
+        delta = 100 * (c.ap50_95 - r.ap50_95) if r else None
+        rows.append((c.name, c.instances, r.ap50_95 if r else None, c.ap50_95, delta, c.ap50))
+    rows.sort(key=lambda row: (row[4] is None, row[4] if row[4] is not None else 0.0))
+    columns = (
+        Column("class"),
+        Column("instances"),
+        Column(f"AP50-95 {reference}", 4),
+        Column(f"AP50-95 {result.variant}", 4),
+        Column("Δ points", 2),
+        Column(f"AP50 {result.variant}", 4),
+    )
+    note = f"sorted by Δ (AP50-95 of {result.variant} minus {reference}'s, in points): largest loss first"
+    return Table(columns, rows, (note,))

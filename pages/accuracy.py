@@ -11,7 +11,7 @@ from core.accuracy import load_dataset
 from core.archive import MAX_UNPACKED_BYTES, dataset_root, extract_zip
 from core.compare import digest
 from core.errors import CoreError
-from core.evaluation import eval_table, evaluate
+from core.evaluation import eval_table, evaluate, per_class_table
 from core.variants import REFERENCE, with_reference
 from ui import model, navigation, pool, report_sections, session_files, widgets
 
@@ -116,16 +116,23 @@ for note in scores.notes:
     st.caption(note)
 st.dataframe(table, hide_index=True, width="stretch")
 
-scatter = charts.speed_vs_accuracy(results, table["Pareto"].tolist())
+scatter = charts.speed_vs_accuracy(results, table["Pareto"].tolist(), str(REFERENCE))
 st.plotly_chart(scatter, width="stretch")
 
 chosen = st.selectbox("Per-class AP of", [r.variant for r in results], key="acc:perclass")
-per_class = next(r for r in results if r.variant == chosen).accuracy.per_class
-pc = pd.DataFrame(
-    [{"class": c.name, "instances": c.instances, "AP50": c.ap50, "AP50-95": c.ap50_95} for c in per_class]
-)
-if len(pc):
-    fig = charts.per_class_ap(pc.sort_values("AP50-95").to_dict("records"), chosen)
+picked = next(r for r in results if r.variant == chosen)
+classes = per_class_table(picked, str(REFERENCE))
+if classes.rows:
+    st.dataframe(pd.DataFrame(classes.records()), hide_index=True, width="stretch")
+    st.caption(classes.notes[0] + "; click a column to sort by it.")
+    pc = sorted(
+        (
+            {"class": c.name, "instances": c.instances, "AP50": c.ap50, "AP50-95": c.ap50_95}
+            for c in picked.accuracy.per_class
+        ),
+        key=lambda row: row["AP50-95"],
+    )
+    fig = charts.per_class_ap(pc, chosen)
     st.plotly_chart(fig, width="stretch")
 if report.bad_lines or report.orphan_labels or report.other_files or report.unreadable_images:
     with st.expander("Dataset problems (skipped)"):

@@ -56,6 +56,11 @@ def test_eval_json_contract(yolov5n_pt, val_dir, session_cache):
     (v,) = out["variants"]
     assert v["variant"] == "ort:fp16" and v["images"] == 6 and 0 < v["map50_95"] <= v["map50"] <= 1
     assert v["agreement_vs_fp32"]["matched"] > 0 and "p50" in v["latency_ms"]
+    d = v["delta_vs_reference"]
+    assert set(d) >= {"map50_95_points", "map50_points", "images", "boxes"} and d["images"] == 6
+    for key in ("map50_95_points", "map50_points"):
+        lo, hi = d[key]["ci95"]
+        assert lo <= d[key]["value"] <= hi
 
 
 def test_convert_prints_the_artefact_path(yolov5n_pt, session_cache):

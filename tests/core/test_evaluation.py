@@ -1,5 +1,7 @@
 """core.evaluation: variants over a labelled set, interleaved; mAP, latency, agreement with the reference."""
 
+import pytest
+
 from core.accuracy import load_dataset
 from core.evaluation import eval_table, evaluate
 
@@ -16,4 +18,10 @@ def test_eval_rows_carry_map_latency_agreement_and_the_pareto_flag(detectors, va
     assert ref["matched"] is None and other["matched"] == results[1].agreement.matched
     assert other["mAP50-95"] == round(results[1].accuracy.map50_95, 4)
     assert any(r["Pareto"] for r in (ref, other))  # a front always has a member
-    assert "agreement vs ort:fp32" in table.notes[0]
+    assert any("agreement vs ort:fp32" in n for n in table.notes)
+    d = results[1].delta
+    assert results[0].delta is None and d is not None and d.images == 8 and d.resamples == 1000
+    want = 100 * (results[1].accuracy.map50_95 - results[0].accuracy.map50_95)
+    assert d.map50_95.value == pytest.approx(want) and d.map50_95.lo <= d.map50_95.value <= d.map50_95.hi
+    assert other["ΔmAP50-95 pts"] == round(d.map50_95.value, 2) and ref["95 % interval"] == "(reference)"
+    assert "8 images" in table.notes[0] and "expect wide intervals" in table.notes[0]
