@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .accuracy import MapAccumulator, MapResult, YoloDataset
@@ -35,6 +35,7 @@ class VariantEval:
     batch_size: int = 1  # images per runtime call; inference latency is the batch's, divided by its size
     delta: MapDelta | None = None  # mAP minus the reference's, with its paired bootstrap interval
     reference_accuracy: MapResult | None = None  # the reference's, on the same images (for per-class deltas)
+    latency_samples: tuple[float, ...] = field(default=(), repr=False)  # ms per image, for spreads and speed-ups
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +125,7 @@ def evaluate(
                 batch_size,
                 delta,
                 results[id(reference)] if reference is not None and det is not reference else None,
+                tuple(lat[id(det)]),
             )
         )
     return out

@@ -10,6 +10,7 @@ from core import charts
 from core.accuracy import load_dataset
 from core.archive import MAX_UNPACKED_BYTES, dataset_root, extract_zip
 from core.compare import digest
+from core.decision import build_cards
 from core.errors import CoreError
 from core.evaluation import eval_table, evaluate, per_class_table
 from core.variants import REFERENCE, with_reference
@@ -109,6 +110,11 @@ if "acc:results" not in st.session_state:
     st.stop()
 
 results, report, model_name, imgsz, data_root, batch = st.session_state["acc:results"]
+bench_state = st.session_state.get("bench:results")
+bench = bench_state[0] if bench_state is not None and bench_state[1] == model_name else []
+variants = [r.variant for r in results]
+cards = build_cards(variants, str(REFERENCE), bench=bench, evals=results, model_mb=widgets.model_sizes(store, variants))
+card_frame = widgets.decision_cards(cards, "acc")
 scores = eval_table(results, str(REFERENCE))
 table = pd.DataFrame(scores.records())
 st.subheader(f"{model_name} @ {imgsz}px on {Path(data_root).name}: {report.images} images, {report.boxes} boxes")
@@ -151,7 +157,10 @@ report_sections.put_section(
         "Accuracy",
         [
             ("text", f"{model_name} @ {imgsz}px; dataset {report.summary()}."),
+            *[("text", card.headline()) for card in cards],
+            ("table", card_frame),
             ("table", table),
+            *[("text", note) for note in scores.notes],
             ("figure", scatter),
         ],
     ),

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import charts
 from core.bench import bench_table, benchmark_variants
+from core.decision import build_cards
 from core.errors import InputError
 from core.images import IMAGE_TYPES, load_image
 from core.samples import sample_images
@@ -78,6 +79,13 @@ if "bench:results" not in st.session_state:
     st.stop()
 
 results, model_name, imgsz, threads, batch = st.session_state["bench:results"]
+accuracy = st.session_state.get("acc:results")
+evals = accuracy[0] if accuracy is not None and accuracy[2] == model_name else []
+variants = [r.variant for r in results]
+cards = build_cards(variants, variants[0], bench=results, evals=evals, model_mb=widgets.model_sizes(store, variants))
+card_frame = widgets.decision_cards(cards, "bench")
+if not evals:
+    st.caption("Run the **Accuracy** page on this model to add ΔmAP and missed detections to these cards.")
 bench = bench_table(results)
 table = pd.DataFrame(bench.records())
 st.subheader(f"{model_name} @ {imgsz}px, {threads or 'auto'} threads, batch size {batch}")
@@ -114,7 +122,10 @@ report_sections.put_section(
         "Benchmark",
         [
             ("text", f"{model_name} @ {imgsz}px on {info['cpu']} ({info['cores_logical']} cores), GPU: {info['gpu']}."),
+            *[("text", card.headline()) for card in cards],
+            ("table", card_frame),
             ("table", table),
+            *[("text", note) for note in bench.notes],
             ("figure", dist),
             ("figure", stages),
         ],

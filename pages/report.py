@@ -2,11 +2,32 @@
 
 import streamlit as st
 
+from core.decision import build_cards, cards_table
 from core.html_report import render_html
 from core.system import system_info
+from core.variants import REFERENCE
 from ui import model, navigation, report_sections
 
 navigation.through_app_navigation()
+
+
+def decision_section() -> report_sections.ReportSection | None:
+    """The headline and decision card first, from this session's benchmark and accuracy results."""
+    bench_state, acc_state = st.session_state.get("bench:results"), st.session_state.get("acc:results")
+    bench = list(bench_state[0]) if bench_state else []
+    evals = list(acc_state[0]) if acc_state else []
+    if bench_state and acc_state and bench_state[1] != acc_state[2]:  # two different models: the latest only
+        bench = []
+    variants = list(dict.fromkeys([r.variant for r in evals] + [r.variant for r in bench]))
+    if not variants:
+        return None
+    reference = str(REFERENCE) if evals else variants[0]
+    cards = build_cards(variants, reference, bench=bench, evals=evals)
+    table = cards_table(cards)
+    items: list = [("text", card.headline()) for card in cards]
+    items += [("table", table.records()), *[("text", note) for note in table.notes]]
+    return report_sections.ReportSection("Decision", items)
+
 
 st.title("Report")
 st.caption(
@@ -20,8 +41,12 @@ if not present:
     st.info("Nothing to report yet: run a comparison, a benchmark or an evaluation first.")
     st.stop()
 
-st.write("Included: " + ", ".join(sections[k].title for k in present))
+chosen = [sections[k] for k in present]
+decision = decision_section()
+if decision is not None:
+    chosen.insert(0, decision)
+st.write("Included: " + ", ".join(section.title for section in chosen))
 title = st.text_input("Title", value=f"YOLO variant comparison — {model.model_choice().label}")
-html = render_html(title, [sections[k] for k in present], system_info())
+html = render_html(title, chosen, system_info())
 st.download_button("Download the HTML report", html, "yololab-report.html", "text/html", type="primary")
 st.caption(f"{len(html) / 1e6:.1f} MB (plotly.js is embedded so the file works without a network).")

@@ -183,3 +183,11 @@ def dynamic_relu_onnx(path: Path) -> Path:
     graph = helper.make_graph([helper.make_node("Relu", ["images"], ["out"])], "g", [x], [y])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
+
+
+def results_table(at: object, column: str) -> object:
+    """The first dataframe on an AppTest page that has ``column`` (pages show a decision card table first)."""
+    for frame in at.dataframe:  # type: ignore[attr-defined]
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no table with a {column!r} column on the page")

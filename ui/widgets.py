@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core.backends import Availability, availability
 from core.compare import MIN_CONF
+from core.decision import DecisionCard, cards_table
+from core.errors import CoreError
 from core.processing import PostParams
 from core.store import NEEDS_CALIBRATION, ModelStore
 from core.variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
 
 MAX_UPLOAD_MB = 200  # keep in sync with .streamlit/config.toml server.maxUploadSize
 
@@ -100,3 +106,32 @@ def progress_callback(text: str) -> tuple[Callable[[float, str], None], DeltaGen
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"{text} {message}")
 
     return update, bar
+
+
+def model_sizes(store: ModelStore, variants: Sequence[str]) -> dict[str, float]:
+    """MB of the file each variant runs from, for the ones already built."""
+    out = {}
+    for v in variants:
+        try:
+            path = store.path_for(Variant.parse(v).spec.artefact)
+        except CoreError:
+            continue
+        if path.is_file():
+            out[v] = path.stat().st_size / 1e6
+    return out
+
+
+def decision_cards(cards: Sequence[DecisionCard], key: str) -> DataFrame:
+    """The headline of each variant in plain words, then the card table; returns the table for the report."""
+    import pandas as pd
+
+    st.subheader("Decision")
+    for card in cards:
+        line = card.headline()
+        st.markdown(f"**{line}**" if not card.is_reference else line)
+    table = cards_table(cards)
+    frame = pd.DataFrame(table.records())
+    st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}:cards")
+    for note in table.notes:
+        st.caption(note)
+    return frame

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ..helpers import results_table
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["compare_images", "compare_video", "benchmark", "accuracy", "models", "report"]
 TIMEOUT = 600
@@ -79,7 +81,7 @@ def test_benchmark_runs_and_reports_percentiles(app_env):
     at.button[0].click()
     at.run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = results_table(at, "p90 ms")
     assert list(table["variant"]) == ["ort:fp32", "ort:fp16", "ort:int8"]
     assert (table["p50 ms"] > 0).all() and (table["p90 ms"] >= table["p50 ms"]).all()
     assert len(at.get("plotly_chart")) == 3
@@ -94,7 +96,7 @@ def test_benchmark_throughput_mode_shows_its_batch_size(app_env):
     at.button[0].click()
     at.run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = results_table(at, "batch")
     assert (table["batch"] == 3).all()
     # latency is per call of 3 images, FPS per image at the median: 3 images every p50 ms
     assert ((table["FPS"] - 3000 / table["p50 ms"]).abs() < 0.05 * table["FPS"]).all()
@@ -108,7 +110,7 @@ def test_accuracy_on_the_default_set_gives_map_and_a_pareto_front(app_env):
     at.button[0].click()
     at.run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = results_table(at, "mAP50-95")
     assert list(table["variant"]) == ["ort:fp32", "ort:fp16", "ort:int8"]
     assert (table["mAP50-95"] > 0.1).all() and table["Pareto"].any()
     assert table.loc[table["variant"] == "ort:fp16", "matched"].item() > 0
@@ -193,3 +195,36 @@ def test_video_job_stop_keeps_what_was_processed(store, detectors, videos_dir, t
     with av.open(str(run.output)) as c:
         assert c.streams.video[0].codec_context.name == "h264"
         assert sum(1 for _ in c.decode(video=0)) == run.frames
+
+
+def test_benchmark_then_accuracy_give_one_decision_card_and_the_report_leads_with_it(app_env):
+    at = page("benchmark")
+    at.run()
+    at.number_input(key="bench:warmup").set_value(1)
+    at.number_input(key="bench:iters").set_value(10)
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert any(s.value == "Decision" for s in at.subheader)
+    headlines = [m.value for m in at.markdown if m.value.startswith("**ort:")]
+    assert headlines and all("ort:fp32" in h for h in headlines)  # vs the first variant
+    bench = at.session_state["bench:results"]
+
+    at = page("accuracy")  # the same session: what the benchmark left in it
+    at.session_state["bench:results"] = bench
+    at.run()
+    at.slider(key="acc:max").set_value(16)
+    next(b for b in at.button if b.label == "Evaluate").click()
+    at.run()
+    assert not at.exception
+    int8 = next(m.value for m in at.markdown if m.value.startswith("**ort:int8"))
+    assert "mAP50-95 points" in int8 and "16 images" in int8 and "of ort:fp32's detections" in int8
+    assert "faster than ort:fp32" in int8 or "slower than ort:fp32" in int8 or "no measurable speed" in int8
+    accuracy, sections = at.session_state["acc:results"], at.session_state["report"]
+
+    at = page("report")
+    at.session_state["bench:results"], at.session_state["acc:results"] = bench, accuracy
+    at.session_state["report"] = sections
+    at.run()
+    assert not at.exception
+    assert at.markdown[0].value.startswith("Included: Decision, ")
