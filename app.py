@@ -10,7 +10,8 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 navigation.through_app_navigation()
 
-st.set_page_config(page_title="YOLO Lab", page_icon=":material/center_focus_strong:", layout="wide")
+# a local file: a Material icon here would make every browser fetch the favicon from Google's font CDN
+st.set_page_config(page_title="YOLO Lab", page_icon=str(ASSETS / "favicon.png"), layout="wide")
 
 pages = {
     "Compare": [

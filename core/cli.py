@@ -1,4 +1,4 @@
-"""The command-line interface: ``detect | compare | bench | eval | convert | video | doctor``, a thin shell over core.
+"""The command-line interface: ``detect | compare | bench | eval | video | report | convert | doctor``.
 
 Results go to stdout (a table, or JSON with ``--json``); progress bars and errors go to stderr.
 Errors exit non-zero with one line; ``--debug`` shows the traceback.
@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     _post_args(p)
     p.add_argument("--save", type=Path, help="write each variant's annotated image and its diff into this folder")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("report", help="one self-contained HTML report from the --json outputs of the other commands")
+    p.add_argument("results", nargs="+", type=Path, help="JSON files printed by compare, bench, eval or video --json")
+    p.add_argument("--out", "-o", type=Path, required=True, help="the HTML file to write")
+    p.add_argument("--title", default="YOLO variant comparison")
 
     p = sub.add_parser("convert", help="build an artefact and print its path")
     _model_args(p)
@@ -413,6 +418,19 @@ def cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .html_report import render_html
+    from .results_report import load_results, sections_from_results, system_of
+
+    results = load_results(args.results)
+    html = render_html(args.title, sections_from_results(results), system_of(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(html, encoding="utf-8")
+    kinds = ", ".join(kind for kind, _ in results)
+    print(f"wrote {args.out} ({len(html) / 1e6:.1f} MB: {kinds})", file=sys.stderr)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from . import doctor
 
@@ -429,6 +447,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "compare": cmd_compare,
     "convert": cmd_convert,
+    "report": cmd_report,
     "video": cmd_video,
     "doctor": cmd_doctor,
 }

@@ -148,6 +148,26 @@ class CompareResult:
             "images": [{"image": im.name, "variants": [v.to_dict() for v in im.variants]} for im in self.images],
         }
 
+    def headline(self, variant: str) -> str:
+        """One line over every image: speed vs the reference (their runs pooled) and boxes missed / extra."""
+        ref = LatencySpread.from_samples([x for im in self.images for x in im.of(self.reference).latency.samples])
+        own = LatencySpread.from_samples([x for im in self.images for x in im.of(variant).latency.samples])
+        up = Speedup.of(ref, own)
+        if not up.measurable:
+            speed = f"no measurable speed difference from {self.reference} ({up.lo:.2f}-{up.hi:.2f}x)"
+        else:
+            how = f"{up.value:.2f}x faster" if up.value >= 1 else f"{1 / up.value:.2f}x slower"
+            speed = f"{how} than {self.reference} ({up.lo:.2f}-{up.hi:.2f}x)"
+        parts = [im.of(variant).agreement for im in self.images]
+        matched = sum(a.matched for a in parts if a)
+        missed = sum(a.missed for a in parts if a)
+        extra = sum(a.extra for a in parts if a)
+        images = f"{len(self.images)} image" + ("s" if len(self.images) != 1 else "")
+        return (
+            f"{variant} — {speed} on {images}; finds {matched} of {self.reference}'s {matched + missed} boxes"
+            f"{f', {extra} extra' if extra else ''} at conf {self.params.conf:g}"
+        )
+
     def speedup(self, image: ImageResult, variant: str) -> Speedup:
         return Speedup.of(image.of(self.reference).latency, image.of(variant).latency)
 
@@ -211,6 +231,13 @@ class ImageComparison:
 
     def _key(self, det: Detector, image: InputImage) -> RawKey:
         return (self.model_key, str(det.variant), image.key)
+
+    def keep_only(self, images: Sequence[InputImage]) -> None:
+        """Forget the raw outputs of other models, variants and images: a session's cache stays bounded by
+        what it shows now (at most 4 variants x its current images)."""
+        wanted = {self._key(d, im) for d in self.detectors for im in images}
+        for key in [k for k in self.cache if k not in wanted]:
+            del self.cache[key]
 
     def missing(self, images: Sequence[InputImage]) -> list[tuple[Detector, InputImage]]:
         return [(d, im) for im in images for d in self.detectors if self._key(d, im) not in self.cache]

@@ -63,7 +63,7 @@ def _table(payload: Any) -> str:
     rows = payload.to_dict("records") if hasattr(payload, "to_dict") else list(payload)
     if not rows:
         return "<p>(empty)</p>"
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(c for r in rows for c in r))  # every row's columns, first seen first
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

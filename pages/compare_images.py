@@ -63,6 +63,11 @@ if comparison.missing(images):
     comparison.run(images, update)
     bar.empty()
 result = comparison.result(images, params)
+comparison.keep_only(images)  # bounded: what this session shows now
+
+for v in result.images[0].variants:
+    if v.agreement is not None:
+        st.markdown(f"**{result.headline(v.variant)}**")
 
 # -- one image at a time, one column per variant ------------------------------------------------------
 labels = {im.key: f"{i + 1}. {im.name}" for i, im in enumerate(images)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,12 +17,15 @@ from core.variants import Variant
 
 from .model import model_choice
 
+MAX_DETECTORS = 8  # loaded at once per server process; the least recently used beyond that are let go
+
 
 class _Pool:
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_DETECTORS) -> None:
+        self.limit = limit
         self._lock = threading.Lock()
         self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
-        self._detectors: dict[tuple[Any, ...], Detector] = {}
+        self._detectors: OrderedDict[tuple[Any, ...], Detector] = OrderedDict()
 
     def get(
         self, store: ModelStore, variant: Variant, threads: int, spin: bool, progress: Callable[[float, str], None]
@@ -35,8 +39,16 @@ class _Pool:
                     variant, BackendOptions(threads=threads or None, ort=OrtOptions(spin=spin)), progress
                 )
                 det.warmup(2)
-                self._detectors[key] = det
-            return self._detectors[key]
+                with self._lock:
+                    self._detectors[key] = det
+            with self._lock:
+                self._detectors.move_to_end(key)
+                # Not closed here: a session may be running an evicted one right now (a video job); each is
+                # freed when the last session holding it lets go. Detectors of models nobody uses go first.
+                while len(self._detectors) > self.limit:
+                    old, _ = self._detectors.popitem(last=False)
+                    self._key_locks.pop(old, None)
+                return self._detectors[key]
 
     def loaded(self) -> list[str]:
         with self._lock:

@@ -236,3 +236,31 @@ def test_four_sessions_at_once_each_see_their_own_results(server, browser, detec
     finally:
         for c in contexts:
             c.close()
+
+
+def test_a_walk_through_every_page_requests_nothing_off_this_machine_and_fits_1280px(server, browser):
+    """Presentations happen offline: every request stays on the server's host. At a 1280 px projector width,
+    Compare images and Benchmark scroll vertically only."""
+    from urllib.parse import urlparse
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    outside: list[str] = []
+    pg.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname not in ("127.0.0.1", None) else None)
+    try:
+        for path, title in [("", "Compare images"), ("compare_video", "Compare video"), ("benchmark", "Benchmark"),
+                            ("accuracy", "Accuracy"), ("models", "Models"), ("report", "Report")]:  # fmt: skip
+            pg.goto(f"{server}/{path}")
+            pg.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
+            wait_idle(pg)
+            if path in ("", "benchmark"):
+                if path == "benchmark":
+                    pg.get_by_role("button", name="Run benchmark").click()
+                    pg.get_by_text("Decision").first.wait_for(timeout=300_000)
+                    wait_idle(pg)
+                width = pg.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollWidth")
+                assert width <= 1280, (title, width)
+                shot(pg, f"walk_1280_{path or 'compare_images'}")
+        assert outside == [], outside
+    finally:
+        ctx.close()

@@ -104,3 +104,14 @@ def test_cli_compare_matches_detect_and_the_page(app_env, yolov5n_pt, calib_dir,
             continue
         assert (row["matched"], row["missed"], row["extra"]) == (a["matched"], a["missed"], a["extra"])
         assert row["mean |Δconf|"] == pytest.approx(a["mean_abs_dconf"], abs=1e-4)
+
+
+def test_the_headline_pools_every_image(detectors, samples):
+    images = read_images([(p.name, p.read_bytes()) for p in samples]).images
+    result = ImageComparison([detectors["ort:fp32"], detectors["ort:int8"]], FP32).result(images, PostParams())
+    line = result.headline("ort:int8")
+    boxes = sum(len(im.of(FP32).detections) for im in result.images)
+    matched = sum(im.of(INT8).agreement.matched for im in result.images)
+    assert line.startswith("ort:int8 — ") and "on 2 images" in line
+    assert f"finds {matched} of ort:fp32's {boxes} boxes" in line and "at conf 0.25" in line
+    assert "than ort:fp32 (" in line or "no measurable speed difference" in line
