@@ -79,19 +79,30 @@ def _caption_height(tile_h: int) -> int:
     return max(18, round(tile_h * 0.06))
 
 
-def _draw_caption(bar: np.ndarray, text: str) -> None:
+def _draw_caption(bar: np.ndarray, text: str, colour: tuple[int, int, int] | None = None) -> None:
     h, w = bar.shape[:2]
+    left = 4
+    if colour is not None:  # the variant's own colour (core.colours), as on every chart
+        side = max(4, round(h * 0.6))
+        top = (h - side) // 2
+        bar[top : top + side, 4 : 4 + side] = colour
+        left = 8 + side
     font = cv2.FONT_HERSHEY_SIMPLEX
     scale = h / 34  # Hershey simplex is ~22 px tall at scale 1: leaves a margin above and below
     thickness = max(1, round(h / 22))
     (tw, th), _ = cv2.getTextSize(text, font, scale, thickness)
-    if tw > w - 8:  # a long label on a narrow tile: shrink rather than cut it
-        scale *= (w - 8) / tw
+    if tw > w - left - 4:  # a long label on a narrow tile: shrink rather than cut it
+        scale *= (w - left - 4) / tw
         (tw, th), _ = cv2.getTextSize(text, font, scale, thickness)
-    cv2.putText(bar, text, (4, (h + th) // 2), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    cv2.putText(bar, text, (left, (h + th) // 2), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 
-def side_by_side(frames: Sequence[np.ndarray], labels: Sequence[str], grid: bool | None = None) -> np.ndarray:
+def side_by_side(
+    frames: Sequence[np.ndarray],
+    labels: Sequence[str],
+    grid: bool | None = None,
+    colours: Sequence[tuple[int, int, int]] | None = None,
+) -> np.ndarray:
     """Tiles of equally sized RGB frames, each under a dark caption bar with its label.
 
     One row for 1-3 frames; for 4, a 2x2 grid unless ``grid=False`` (``grid=None`` chooses).
@@ -113,6 +124,6 @@ def side_by_side(frames: Sequence[np.ndarray], labels: Sequence[str], grid: bool
         r, c = divmod(i, cols)
         y, x = r * tile_h, c * w
         canvas[y : y + bar, x : x + w] = (32, 32, 32)
-        _draw_caption(canvas[y : y + bar, x : x + w], label)
+        _draw_caption(canvas[y : y + bar, x : x + w], label, colours[i] if colours is not None else None)
         canvas[y + bar : y + tile_h, x : x + w] = frame
     return canvas

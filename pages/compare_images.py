@@ -111,14 +111,36 @@ st.dataframe(table, hide_index=True, width="stretch")
 fig = charts.compare_latency(result)
 st.plotly_chart(fig, width="stretch")
 
+
+def report_images(result, images) -> list:
+    """Every compared picture: each variant's detections, then each variant's diff against the reference."""
+    by_key = {im.key: im.image for im in images}
+    items = []
+    for im in result.images:
+        picture, ref = by_key[im.key], im.of(result.reference).detections
+        for v in im.variants:
+            items.append(
+                ("image", (f"{im.name} · {v.variant}: {len(v.detections)} objects", annotate(picture, v.detections)))
+            )
+            if v.agreement is not None:
+                diff = annotate_diff(picture, ref, v.detections, match_detections(ref, v.detections))
+                a = v.agreement
+                counts = f"{a.matched} matched, {a.missed} missed, {a.extra} extra"
+                caption = f"{im.name} · {v.variant} vs {result.reference}: {counts}"
+                items.append(("image", (caption, diff)))
+    return items
+
+
 report_sections.put_section(
     "images",
     report_sections.ReportSection(
         "Compare images",
         [
             ("text", f"Model {store.source.name} @ {store.input_size}; conf {params.conf}, IoU {params.iou}."),
-            *[("image", (f"{v.variant}: {labels[shown]}", annotate(image, v.detections))) for v in on_image.variants],
+            *[("text", result.headline(v.variant)) for v in result.images[0].variants if v.agreement is not None],
+            *report_images(result, images),
             ("table", table),
+            *[("text", note) for note in result.table().notes],
             ("figure", fig),
         ],
     ),

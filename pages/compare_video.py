@@ -3,6 +3,7 @@
 import io
 import time
 import uuid
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -109,7 +110,8 @@ if job.running:
             metric_boxes[0].metric("processed", f"{latest.fps:.1f} fps")
             for box, (v, s) in zip(metric_boxes[1:], latency.items(), strict=True):
                 ls = LatencyStats.from_samples(s)
-                box.metric(v, f"p50 {ls.p50:.0f} ms", f"p95 {ls.p95:.0f} ms", delta_color="off")
+                box.metric(v, f"p50 {ls.p50:.0f} ms", help="median ms per frame, end to end, this variant")
+                box.caption(f"p95 {ls.p95:.0f} ms")
             if tick % CHART_EVERY == 0:
                 chart_box.plotly_chart(charts.video_latency(latency), key=f"vid:live:{tick}")
             tick += 1
@@ -145,15 +147,22 @@ st.caption(
 )
 d1, d2 = st.columns(2)
 if video_bytes is not None:
-    d1.download_button("Download the video (MP4)", video_bytes, f"compare-{job.name}.mp4", "video/mp4")
-d2.download_button("Per-frame latencies (CSV)", run.csv_text(), f"latency-{job.name}.csv", "text/csv")
+    d1.download_button("Download the video (MP4)", video_bytes, f"compare-{Path(job.name).stem}.mp4", "video/mp4")
+d2.download_button("Per-frame latencies (CSV)", run.csv_text(), f"latency-{Path(job.name).stem}.csv", "text/csv")
+still = latest_frame.image if (latest_frame := job.snapshot()[0]) is not None else None
 report_sections.put_section(
     "video",
     report_sections.ReportSection(
         "Compare video",
         [
-            ("text", f"{job.name}: {run.frames} frames, {run.fps_processed:.1f} fps processed."),
+            (
+                "text",
+                f"{job.name}: {run.frames} frames, {run.fps_processed:.1f} fps processed (decode, every variant, "
+                "drawing and encoding together; FPS (engine) below is each variant alone).",
+            ),
+            *([("image", (f"{job.name}: the last processed frame, side by side", still))] if still is not None else []),
             ("table", table),
+            *[("text", note) for note in stats.notes],
             ("figure", fig),
         ],
     ),

@@ -111,11 +111,30 @@ if b1.button(f"Build missing ({len(missing)})", disabled=not missing):
         st.error(str(exc))
     bar.empty()
     st.rerun()
-if b2.button("Clear this model's cache"):
-    pool.forget_detectors(store)
-    store.clear()
-    st.success("Cleared. Artefacts are rebuilt the next time they are needed.")
-    st.rerun()
+
+
+@st.dialog("Clear this model's cache?")
+def confirm_clear() -> None:
+    built = [a for a in store.status() if a.exists and a.path != store.source.path]
+    mb = sum(a.size_bytes for a in built) / 1e6
+    st.write(
+        f"Deletes the {len(built)} files built for {store.source.name} ({mb:.1f} MB). Each is rebuilt the next time "
+        "a variant needs it (the export and the INT8 calibration take a while). Your model file is not touched."
+    )
+    c1, c2 = st.columns(2)
+    if c1.button("Clear", type="primary", key="models:clear:yes"):
+        pool.forget_detectors(store)
+        store.clear()
+        st.session_state["models:cleared"] = store.source.name
+        st.rerun()
+    if c2.button("Keep", key="models:clear:no"):
+        st.rerun()
+
+
+if b2.button("Clear this model's cache…"):
+    confirm_clear()
+if cleared := st.session_state.pop("models:cleared", None):
+    st.success(f"Cleared {cleared}'s cache. Artefacts are rebuilt the next time they are needed.")
 st.caption(
     f"{Artefact.ONNX_INT8_TRT.value} is what TensorRT variants run; it can be built and inspected on any machine."
 )

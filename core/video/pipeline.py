@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from ..colours import hex_to_rgb, variant_colour
 from ..draw import MAX_TILES, annotate, side_by_side
 from ..errors import InputError
 from ..metrics import LatencyStats
@@ -88,6 +89,7 @@ class FrameUpdate:
                 [annotate(self.frame, r.detections) for r in self.results.values()],
                 [_caption(v, r) for v, r in self.results.items()],
                 self.grid,
+                [hex_to_rgb(variant_colour(v)) for v in self.results],
             )
             object.__setattr__(self, "_image", cached)  # frozen dataclass: a cache, not a field
         return cached

@@ -125,6 +125,10 @@ def test_models_page_lists_artefacts_and_why_gpu_runtimes_are_off(app_env):
     assert artefacts.loc[artefacts["artefact"] == "onnx-fp32", "built"].item() == "yes"
     trt = runtimes[runtimes["runtime"] == "TensorRT"].iloc[0]
     assert trt["available"] == "no" and trt["why not"]
+    next(b for b in at.button if b.label.startswith("Clear this model's cache")).click()
+    at.run()  # asks first: nothing is deleted by the one click
+    assert not at.exception
+    assert at.dataframe[0].value.loc[lambda t: t["artefact"] == "onnx-fp32", "built"].item() == "yes"
 
 
 def test_ultralytics_upload_without_trust_is_refused_with_the_reason(app_env, tmp_path):

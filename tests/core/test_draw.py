@@ -43,3 +43,16 @@ def test_class_colours_never_look_like_the_diff_colours():
     for class_id in range(80):
         c = class_colour(class_id)
         assert min(math.dist(c, d) for d in (MATCHED, MISSED, EXTRA)) >= 100, (class_id, c)
+
+
+def test_video_captions_carry_each_variants_colour():
+    from core.colours import VARIANT_COLOURS, hex_to_rgb
+    from core.draw import side_by_side
+
+    frames = [np.zeros((120, 160, 3), np.uint8)] * 2
+    colours = [hex_to_rgb(VARIANT_COLOURS[v]) for v in ("ort:fp32", "ort:int8")]
+    out = side_by_side(frames, ["ort:fp32", "ort:int8"], colours=colours)
+    bar_middle = out.shape[0] - 120  # caption height
+    for i, colour in enumerate(colours):
+        swatch = out[bar_middle // 2, i * 160 + 6]
+        assert tuple(int(c) for c in swatch) == colour
