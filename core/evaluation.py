@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .accuracy import MapAccumulator, MapResult, YoloDataset
@@ -25,6 +26,19 @@ from .processing import EVAL_PARAMS, PostParams
 from .progress import Progress, no_progress
 from .tables import Column, Table
 
+WORST_IMAGES = 12  # images listed per variant where it disagrees most with the reference
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    image: Path
+    missed: int  # reference boxes this variant did not find (same class, IoU >= 0.5, display threshold)
+    extra: int  # boxes only this variant found
+
+    @property
+    def total(self) -> int:
+        return self.missed + self.extra
+
 
 @dataclass(frozen=True)
 class VariantEval:
@@ -36,6 +50,7 @@ class VariantEval:
     delta: MapDelta | None = None  # mAP minus the reference's, with its paired bootstrap interval
     reference_accuracy: MapResult | None = None  # the reference's, on the same images (for per-class deltas)
     latency_samples: tuple[float, ...] = field(default=(), repr=False)  # ms per image, for spreads and speed-ups
+    disagreements: tuple[Disagreement, ...] = ()  # the images where it differs most from the reference, worst first
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +63,9 @@ class VariantEval:
             "batch_size": self.batch_size,
             "agreement_vs_fp32": self.agreement.to_dict() if self.agreement else None,
             "delta_vs_reference": self.delta.to_dict() if self.delta else None,
+            "most_different_images": [
+                {"image": str(d.image), "missed": d.missed, "extra": d.extra} for d in self.disagreements
+            ],
         }
 
 
@@ -82,6 +100,7 @@ def evaluate(
     maps = {id(d): MapAccumulator() for d in runs}
     lat: dict[int, list[float]] = {id(d): [] for d in runs}
     shown: dict[int, list[Detections]] = {id(d): [] for d in runs}
+    shown_images: list[Path] = []  # the image of each entry of ``shown`` (unreadable ones are skipped)
     # Candidates below both thresholds can never count: the decode may drop them (core.head).
     min_conf = min(EVAL_PARAMS.conf, display_params.conf)
     n = len(dataset.items)
@@ -93,6 +112,7 @@ def evaluate(
             except InputError:
                 dataset.inventory.unreadable_images.append(item.image.name)
         images = [image for _, image in chunk]
+        shown_images += [item.image for item, _ in chunk]
         for det in runs:
             for (item, image), raw in zip(chunk, det.infer_raw_batch(images, min_conf), strict=True):
                 h, w = image.shape[:2]
@@ -107,10 +127,15 @@ def evaluate(
     out = []
     for i, det in enumerate(detectors):
         agree = delta = None
+        worst: tuple[Disagreement, ...] = ()
         if reference is not None and det is not reference:
-            agree = merge_agreements(
-                agreement_parts(r, c, 0.5) for r, c in zip(shown[id(reference)], shown[id(det)], strict=True)
+            parts = [agreement_parts(r, c, 0.5) for r, c in zip(shown[id(reference)], shown[id(det)], strict=True)]
+            agree = merge_agreements(parts)
+            ranked = sorted(
+                (Disagreement(path, p[1], p[2]) for path, p in zip(shown_images, parts, strict=True) if p[1] + p[2]),
+                key=lambda d: (-d.total, -d.missed, d.image.name),
             )
+            worst = tuple(ranked[:WORST_IMAGES])
             if resamples > 0 and maps[id(reference)].images > 0:  # no readable image: nothing to resample
                 progress(1.0, f"{det.variant}: bootstrap interval of the mAP difference ({i + 1}/{len(detectors)})")
                 ref, var = results[id(reference)], results[id(det)]
@@ -126,6 +151,7 @@ def evaluate(
                 delta,
                 results[id(reference)] if reference is not None and det is not reference else None,
                 tuple(lat[id(det)]),
+                worst,
             )
         )
     return out

@@ -140,6 +140,22 @@ if classes.rows:
     )
     fig = charts.per_class_ap(pc, chosen)
     st.plotly_chart(fig, width="stretch")
+if picked.disagreements:
+    st.subheader(f"Where {chosen} differs most from {REFERENCE}")
+    st.dataframe(
+        pd.DataFrame([{"image": d.image.name, "missed": d.missed, "extra": d.extra} for d in picked.disagreements]),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption("Boxes of the reference it misses and boxes only it finds, at conf 0.25, IoU 0.5, same class.")
+    if st.button(f"Open these {len(picked.disagreements)} images in Compare images", key="acc:open"):
+        st.session_state["img:preset"] = (
+            [str(d.image) for d in picked.disagreements],
+            f"the {len(picked.disagreements)} images of {Path(data_root).name} where {chosen} differs most "
+            f"from {REFERENCE}",
+            [str(REFERENCE), chosen],
+        )
+        st.switch_page("pages/compare_images.py")
 if report.bad_lines or report.orphan_labels or report.other_files or report.unreadable_images:
     with st.expander("Dataset problems (skipped)"):
         st.write(

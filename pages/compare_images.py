@@ -1,5 +1,7 @@
 """Compare images: the same pictures through 2–4 variants, side by side, with a diff against a reference."""
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -21,7 +23,9 @@ if store is None:
     st.stop()
 
 with st.expander("Variants", expanded=True):
-    variants = widgets.variant_picker("img", store)
+    preset = st.session_state.get("img:preset")  # (paths, what they are, variants): sent by the Accuracy page
+    chosen = tuple(preset[2]) if preset is not None else ("ort:fp32", "ort:int8")
+    variants = widgets.variant_picker("img", store, default=chosen)
 
 uploads = st.file_uploader(
     f"Images ({', '.join(IMAGE_TYPES)}; up to {widgets.MAX_UPLOAD_MB} MB each)",
@@ -30,7 +34,15 @@ uploads = st.file_uploader(
 )
 # -- decode what was given; a bad file is reported and the others still run --------------------------
 sources: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in uploads or []]
-if not uploads:
+if not uploads and preset is not None:
+    paths, what, _ = preset
+    sources = [(Path(p).name, Path(p).read_bytes()) for p in paths if Path(p).is_file()]
+    c1, c2 = st.columns([4, 1])
+    c1.caption(f"Showing {what}; upload your own above.")
+    if c2.button("Back to the samples", key="img:preset:clear"):
+        del st.session_state["img:preset"]
+        st.rerun()
+elif not uploads:
     sources = [(p.name, p.read_bytes()) for p in sample_images()[:2]]
     st.caption("Showing the sample images (bus, zidane); upload your own above.")
 given = read_images(sources, st.session_state.setdefault("img:decoded", {}))

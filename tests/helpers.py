@@ -185,9 +185,9 @@ def dynamic_relu_onnx(path: Path) -> Path:
     return path
 
 
-def results_table(at: object, column: str) -> object:
-    """The first dataframe on an AppTest page that has ``column`` (pages show a decision card table first)."""
+def results_table(at: object, *columns: str) -> object:
+    """The first dataframe on an AppTest page that has all ``columns`` (pages show a decision card first)."""
     for frame in at.dataframe:  # type: ignore[attr-defined]
-        if column in frame.value.columns:
+        if set(columns) <= set(frame.value.columns):
             return frame.value
-    raise AssertionError(f"no table with a {column!r} column on the page")
+    raise AssertionError(f"no table with columns {columns} on the page")

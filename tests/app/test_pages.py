@@ -18,6 +18,18 @@ def page(name: str) -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
 
 
+def run_benchmark(warmup: int, iterations: int, batch: int = 1) -> AppTest:
+    """The Benchmark page, run once with these settings."""
+    at = page("benchmark")
+    at.run()
+    at.number_input(key="bench:warmup").set_value(warmup)
+    at.number_input(key="bench:iters").set_value(iterations)
+    at.number_input(key="bench:batch").set_value(batch)
+    at.button[0].click()
+    at.run()
+    return at
+
+
 def metrics(at: AppTest) -> list[tuple[str, str]]:
     return [(m.label, m.value) for m in at.metric]
 
@@ -74,12 +86,7 @@ def test_compare_images_upload_two_variants_diff_and_instant_thresholds(app_env,
 
 
 def test_benchmark_runs_and_reports_percentiles(app_env):
-    at = page("benchmark")
-    at.run()
-    at.number_input(key="bench:warmup").set_value(1)
-    at.number_input(key="bench:iters").set_value(5)
-    at.button[0].click()
-    at.run()
+    at = run_benchmark(warmup=1, iterations=5)
     assert not at.exception
     table = results_table(at, "p90 ms")
     assert list(table["variant"]) == ["ort:fp32", "ort:fp16", "ort:int8"]
@@ -88,13 +95,7 @@ def test_benchmark_runs_and_reports_percentiles(app_env):
 
 
 def test_benchmark_throughput_mode_shows_its_batch_size(app_env):
-    at = page("benchmark")
-    at.run()
-    at.number_input(key="bench:warmup").set_value(0)
-    at.number_input(key="bench:iters").set_value(5)
-    at.number_input(key="bench:batch").set_value(3)
-    at.button[0].click()
-    at.run()
+    at = run_benchmark(warmup=0, iterations=5, batch=3)
     assert not at.exception
     table = results_table(at, "batch")
     assert (table["batch"] == 3).all()
@@ -202,12 +203,7 @@ def test_video_job_stop_keeps_what_was_processed(store, detectors, videos_dir, t
 
 
 def test_benchmark_then_accuracy_give_one_decision_card_and_the_report_leads_with_it(app_env):
-    at = page("benchmark")
-    at.run()
-    at.number_input(key="bench:warmup").set_value(1)
-    at.number_input(key="bench:iters").set_value(10)
-    at.button[0].click()
-    at.run()
+    at = run_benchmark(warmup=1, iterations=10)
     assert not at.exception
     assert any(s.value == "Decision" for s in at.subheader)
     headlines = [m.value for m in at.markdown if m.value.startswith("**ort:")]
@@ -232,3 +228,30 @@ def test_benchmark_then_accuracy_give_one_decision_card_and_the_report_leads_wit
     at.run()
     assert not at.exception
     assert at.markdown[0].value.startswith("Included: Decision, ")
+
+
+def test_accuracy_lists_the_images_that_differ_most_and_opens_them_in_compare_images(app_env):
+    at = page("accuracy")
+    at.run()
+    at.slider(key="acc:max").set_value(16)
+    next(b for b in at.button if b.label == "Evaluate").click()
+    at.run()
+    assert not at.exception
+    at.selectbox(key="acc:perclass").set_value("ort:int8")
+    at.run()
+    worst = results_table(at, "image", "missed", "extra")
+    assert len(worst) >= 1 and ((worst["missed"] + worst["extra"]) > 0).all()
+    assert list(worst["missed"] + worst["extra"]) == sorted(worst["missed"] + worst["extra"], reverse=True)
+    preset_button = next(b for b in at.button if b.label.startswith("Open these"))
+    preset_button.click()
+    at.run()
+    paths, what, variants = at.session_state["img:preset"]
+    assert len(paths) == len(worst) and "differs most from ort:fp32" in what and variants == ["ort:fp32", "ort:int8"]
+
+    compare = page("compare_images")
+    compare.session_state["img:preset"] = (paths, what, variants)
+    compare.run()
+    assert not compare.exception
+    assert any(what in c.value for c in compare.caption)
+    table = results_table(compare, "image")
+    assert set(table["image"]) == {Path(p).name for p in paths}
