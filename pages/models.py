@@ -68,7 +68,10 @@ if st.button("Use this model", type="primary", disabled=not spec):
         st.caption(f"The active model is still `{current.label}`.")
     else:
         model.set_model_choice(choice)
-        st.success(f"Using {source.path.name} ({source.kind.value}).")
+        st.session_state["models:using"] = f"Using {source.path.name} ({source.kind.value})."
+        st.rerun()  # the sidebar (drawn before this page) shows the new model at once
+if using := st.session_state.pop("models:using", None):
+    st.success(using)
 
 store = model.active_store()
 if store is None:

@@ -10,6 +10,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from core.backends import Availability, availability
 from core.compare import MIN_CONF
+from core.convert import list_images
 from core.decision import DecisionCard, cards_table
 from core.errors import CoreError
 from core.processing import PostParams
@@ -75,7 +76,26 @@ def variant_picker(
     if len(chosen) > max_count:
         st.warning(f"{len(chosen)} variants chosen; at most {max_count} fit side by side. Untick some.")
         st.stop()
+    if store is not None:
+        announce_builds(store, chosen)
     return chosen
+
+
+def announce_builds(store: ModelStore, variants: Sequence[Variant]) -> None:
+    """Say before a run what it will build first (e.g. INT8 calibration after an image-size change)."""
+    for v in variants:
+        artefact = v.spec.artefact
+        try:
+            if store.path_for(artefact).is_file():
+                continue
+        except CoreError:
+            continue  # cannot be named (INT8 without calibration images): the picker said why
+        if artefact.int8_flavour is not None:
+            n = min(len(list_images(store.calib_dir)), store.int8.max_images or 10**9) if store.calib_dir else 0
+            what = f"calibrates INT8 on {n} images of {store.calib_dir.name if store.calib_dir else '?'} first"
+            st.info(f"{v} at {store.input_size} px is not built yet: the first run {what} (about a minute).")
+        else:
+            st.caption(f"{v} at {store.input_size} px is not built yet: the first run converts it (a few seconds).")
 
 
 def reference_picker(variants: Sequence[Variant], key: str) -> Variant:

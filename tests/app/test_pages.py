@@ -255,3 +255,15 @@ def test_accuracy_lists_the_images_that_differ_most_and_opens_them_in_compare_im
     assert any(what in c.value for c in compare.caption)
     table = results_table(compare, "image")
     assert set(table["image"]) == {Path(p).name for p in paths}
+
+
+def test_a_build_the_run_will_need_is_announced_before_it(app_env):
+    at = page("benchmark")
+    at.run()
+    at.selectbox(key="bench:imgsz").set_value(512)
+    at.run()
+    assert not at.exception
+    assert any(
+        "ort:int8 at 512 px is not built yet: the first run calibrates INT8 on 128 images of coco128" in i.value
+        for i in at.info
+    ), [i.value for i in at.info]
