@@ -10,9 +10,10 @@ import streamlit as st
 from PIL import Image
 
 from core import charts
+from core.config import cache_dir
 from core.errors import InputError
 from core.metrics import LatencyStats
-from core.samples import sample_videos
+from core.samples import DEMO_CLIP, demo_clip, sample_videos
 from core.video import VIDEO_TYPES, VideoJob, latency_table, probe
 from ui import model, navigation, pool, report_sections, session_files, widgets
 
@@ -43,7 +44,8 @@ upload = st.file_uploader(
 )
 samples = {p.name: p for p in sample_videos()}
 c1, c2 = st.columns([2, 1])
-sample = c1.selectbox("…or a sample clip", list(samples), disabled=busy or upload is not None)
+DEMO = f"{DEMO_CLIP} (made from the sample pictures)"
+sample = c1.selectbox("…or a sample clip", [*samples, DEMO], disabled=busy or upload is not None)
 max_frames = c2.number_input("Frames to process (0 = all)", 0, 100_000, 0, key="vid:max", disabled=busy)
 params = widgets.post_controls(store.info().names, "vid")
 
@@ -75,8 +77,9 @@ if start:
     elif sample in samples:
         path, name = samples[sample], sample
     else:
-        st.info("Upload a clip: no sample clip was found (assets/samples/demo-pan.mp4 ships with the app).")
-        st.stop()
+        with st.spinner("Making the demo clip (once)…"):
+            path = demo_clip(cache_dir() / "samples")
+        name = path.name
     detectors = pool.open_detectors(store, variants, beside_other_work=True)
     if detectors is None:
         st.stop()

@@ -267,3 +267,10 @@ def test_a_build_the_run_will_need_is_announced_before_it(app_env):
         "ort:int8 at 512 px is not built yet: the first run calibrates INT8 on 128 images of coco128" in i.value
         for i in at.info
     ), [i.value for i in at.info]
+
+
+def test_the_video_page_always_offers_the_demo_clip(app_env):
+    at = page("compare_video")
+    at.run()
+    assert not at.exception
+    assert "demo-pan.mp4 (made from the sample pictures)" in at.selectbox[0].options
