@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import model, navigation, widgets
+from ui import model, navigation, persist, widgets
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -12,6 +12,7 @@ navigation.through_app_navigation()
 
 # a local file: a Material icon here would make every browser fetch the favicon from Google's font CDN
 st.set_page_config(page_title="YOLO Lab", page_icon=str(ASSETS / "favicon.png"), layout="wide")
+persist.begin()  # a reload finds this session's results again (the key is in the URL)
 
 pages = {
     "Compare": [
@@ -40,4 +41,7 @@ with st.sidebar:
     )
     st.caption(f"Uploads up to {widgets.MAX_UPLOAD_MB} MB per file.")
 
-page.run()
+try:
+    page.run()
+finally:  # also when the page stops early (st.stop) or reruns
+    persist.save()

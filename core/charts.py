@@ -145,13 +145,14 @@ def per_class_ap(rows: Sequence[Mapping[str, object]], variant: str) -> go.Figur
     return _figure([trace], f"AP50-95 per class, {variant}", height=max(300, 18 * len(rows)), xaxis_title="AP50-95")
 
 
-def video_latency(latency: Mapping[str, Sequence[float]], height: int = 320) -> go.Figure:
+def video_latency(latency: Mapping[str, Sequence[float]], height: int = 320, upto: int | None = None) -> go.Figure:
+    """ms per frame of each variant; ``upto``: the frames drawn so far, named in the title while a clip runs."""
     traces = [
         go.Scatter(y=list(s), mode="lines", name=v, line={"color": variant_colour(v)}) for v, s in latency.items()
     ]
     return _figure(
         traces,
-        "Latency per frame (end to end)",
+        "Latency per frame (end to end)" + (f", frames 1–{upto}" if upto else ""),
         xaxis_title="frame",
         yaxis_title="ms per frame, end to end",
         height=height,

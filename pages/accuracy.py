@@ -83,31 +83,55 @@ except CoreError as exc:
     st.stop()
 st.caption(f"Dataset: {dataset.inventory.summary()}")
 
-if st.button("Evaluate", type="primary"):
-    needed = with_reference(variants)
-    detectors = pool.open_detectors(store, needed)
-    if detectors is None:
+# A run draws the previous results first, marked stale with their downloads off, and evaluates at the
+# end of the script (progress shown above them); then the page is drawn again with the new results.
+running = st.button("Evaluate", type="primary")
+progress_box = st.container()
+if "acc:results" not in st.session_state:
+    if not running:
+        st.info("Press **Evaluate**.")
         st.stop()
-    update, bar = widgets.progress_callback("Evaluating")
+elif running:
+    st.warning("Below: the previous run's results, until this run has finished (their downloads are off meanwhile).")
+
+
+def measure(variants=tuple(variants), batch=int(batch), root=root):
+    """Bound now: the names are reused below for what the shown results were measured with."""
+    needed = with_reference(list(variants))
+    with progress_box:
+        detectors = pool.open_detectors(store, needed)
+        if detectors is None:
+            st.stop()
+        update, bar = widgets.progress_callback("Evaluating")
     results = evaluate(
         detectors[: len(variants)],
         dataset,
         reference=detectors[needed.index(REFERENCE)],
         progress=update,
-        batch_size=int(batch),
+        batch_size=batch,
     )
     bar.empty()
     if not any(r.accuracy.images for r in results):
         st.session_state.pop("acc:results", None)
         shown = ", ".join(dataset.inventory.unreadable_images[:5])
-        st.error(f"None of the {len(dataset.items)} images of {root.name} could be read ({shown}); nothing to score.")
+        with progress_box:
+            st.error(
+                f"None of the {len(dataset.items)} images of {root.name} could be read ({shown}); nothing to score."
+            )
         st.stop()
-    state = (results, dataset.inventory, store.source.name, store.input_size, str(root), int(batch))
-    st.session_state["acc:results"] = state
+    st.session_state["acc:results"] = (
+        results,
+        dataset.inventory,
+        store.source.name,
+        store.input_size,
+        str(root),
+        batch,
+    )
+    st.rerun()
+
 
 if "acc:results" not in st.session_state:
-    st.info("Press **Evaluate**.")
-    st.stop()
+    measure()
 
 results, report, model_name, imgsz, data_root, batch = st.session_state["acc:results"]
 bench_state = st.session_state.get("bench:results")
@@ -155,6 +179,7 @@ if picked.disagreements:
             f"from {REFERENCE}",
             [str(REFERENCE), chosen],
         )
+        st.session_state.pop("img:uploads", None)  # these images replace what was uploaded there
         st.switch_page("pages/compare_images.py")
 if report.bad_lines or report.orphan_labels or report.other_files or report.unreadable_images:
     with st.expander("Dataset problems (skipped)"):
@@ -166,7 +191,9 @@ if report.bad_lines or report.orphan_labels or report.other_files or report.unre
                 "other files": report.other_files[:200],
             }
         )
-st.download_button("Download CSV", scores.to_csv(), "accuracy.csv", "text/csv")
+st.download_button("Download CSV", scores.to_csv(), "accuracy.csv", "text/csv", disabled=running)
+if running:
+    measure()  # reruns the page when done
 report_sections.put_section(
     "accuracy",
     report_sections.ReportSection(

@@ -63,20 +63,33 @@ except InputError as exc:
     st.error(str(exc))
     st.stop()
 
-if st.button("Run benchmark", type="primary"):
-    detectors = pool.open_detectors(store, variants, threads=int(threads), in_turn=False)
-    if detectors is None:
+# A run draws the previous results first, marked stale with their downloads off, and measures at the
+# end of the script (progress shown above them); then the page is drawn again with the new results.
+running = st.button("Run benchmark", type="primary")
+progress_box = st.container()
+if "bench:results" not in st.session_state:
+    if not running:
+        st.info("Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).")
         st.stop()
-    update, bar = widgets.progress_callback("Benchmarking")
-    results = benchmark_variants(
-        detectors, image, warmup=int(warmup), iterations=int(iterations), batch=int(batch), progress=update
-    )
+elif running:
+    st.warning("Below: the previous run's results, until this run has finished (their downloads are off meanwhile).")
+
+
+def measure(variants=tuple(variants), threads=int(threads), batch=int(batch), runs=(int(warmup), int(iterations))):
+    """Bound now: the names are reused below for what the shown results were measured with."""
+    with progress_box:
+        detectors = pool.open_detectors(store, variants, threads=threads, in_turn=False)
+        if detectors is None:
+            st.stop()
+        update, bar = widgets.progress_callback("Benchmarking")
+    results = benchmark_variants(detectors, image, warmup=runs[0], iterations=runs[1], batch=batch, progress=update)
     bar.empty()
-    st.session_state["bench:results"] = (results, store.source.name, store.input_size, int(threads), int(batch))
+    st.session_state["bench:results"] = (results, store.source.name, store.input_size, threads, batch)
+    st.rerun()
+
 
 if "bench:results" not in st.session_state:
-    st.info("Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).")
-    st.stop()
+    measure()
 
 results, model_name, imgsz, threads, batch = st.session_state["bench:results"]
 accuracy = st.session_state.get("acc:results")
@@ -111,10 +124,15 @@ export = {
     "variants": [r.to_dict() for r in results],
 }
 d1, d2 = st.columns(2)
-d1.download_button("Download CSV", bench.to_csv(), "benchmark.csv", "text/csv")
-d2.download_button("Download JSON", json.dumps(export, indent=2), "benchmark.json", "application/json")
+d1.download_button("Download CSV", bench.to_csv(), "benchmark.csv", "text/csv", disabled=running)
+d2.download_button(
+    "Download JSON", json.dumps(export, indent=2), "benchmark.json", "application/json", disabled=running
+)
 with st.expander("Measured on"):
     st.json(info)
+
+if running:
+    measure()  # reruns the page when done
 
 report_sections.put_section(
     "benchmark",

@@ -27,14 +27,36 @@ with st.expander("Variants", expanded=True):
     chosen = tuple(preset[2]) if preset is not None else ("ort:fp32", "ort:int8")
     variants = widgets.variant_picker("img", store, default=chosen)
 
+
+def _uploads_changed() -> None:
+    """The user added or removed files: keep what the uploader holds now (a reload shows it again)."""
+    files = st.session_state.get("img:upload") or []
+    if files:
+        st.session_state["img:uploads"] = [(f.name, f.getvalue()) for f in files]
+    else:
+        st.session_state.pop("img:uploads", None)
+
+
 uploads = st.file_uploader(
     f"Images ({', '.join(IMAGE_TYPES)}; up to {widgets.MAX_UPLOAD_MB} MB each)",
     type=list(IMAGE_TYPES),
     accept_multiple_files=True,
+    key="img:upload",
+    on_change=_uploads_changed,
 )
 # -- decode what was given; a bad file is reported and the others still run --------------------------
 sources: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in uploads or []]
-if not uploads and preset is not None:
+kept: list[tuple[str, bytes]] | None = st.session_state.get("img:uploads")
+if uploads:
+    st.session_state["img:uploads"] = sources
+elif kept:  # uploaded before a reload or before visiting another page: the uploader itself forgets them
+    sources = kept
+    c1, c2 = st.columns([4, 1])
+    c1.caption(f"Showing the {len(kept)} image(s) you uploaded earlier; upload others above.")
+    if c2.button("Back to the samples", key="img:uploads:clear"):
+        del st.session_state["img:uploads"]
+        st.rerun()
+elif preset is not None:
     paths, what, _ = preset
     sources = [(Path(p).name, Path(p).read_bytes()) for p in paths if Path(p).is_file()]
     c1, c2 = st.columns([4, 1])
@@ -42,7 +64,7 @@ if not uploads and preset is not None:
     if c2.button("Back to the samples", key="img:preset:clear"):
         del st.session_state["img:preset"]
         st.rerun()
-elif not uploads:
+else:
     sources = [(p.name, p.read_bytes()) for p in sample_images()[:2]]
     st.caption("Showing the sample images (bus, zidane); upload your own above.")
 given = read_images(sources, st.session_state.setdefault("img:decoded", {}))

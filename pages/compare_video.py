@@ -3,6 +3,7 @@
 import io
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -13,11 +14,32 @@ from core import charts
 from core.config import cache_dir
 from core.errors import InputError
 from core.metrics import LatencyStats
+from core.processing import PostParams
 from core.samples import DEMO_CLIP, demo_clip, sample_videos
-from core.video import VIDEO_TYPES, VideoJob, latency_table, probe
+from core.video import VIDEO_TYPES, VideoJob, latency_table, probe, slowed_copy
 from ui import model, navigation, pool, report_sections, session_files, widgets
 
 navigation.through_app_navigation()
+
+
+@dataclass(frozen=True)
+class Clip:
+    """The clip of the last run, and the settings that made its results."""
+
+    label: str  # as the clip picker shows it
+    path: Path
+    name: str
+    settings: str
+
+
+def _settings(store, job: VideoJob, params: PostParams, max_frames: int) -> str:
+    classes = "all classes" if params.classes is None else f"{len(params.classes)} classes"
+    frames = f"the first {max_frames} frames" if max_frames else "every frame"
+    return (
+        f"{store.source.name} @ {store.input_size} px; {', '.join(job.variants)}; conf {params.conf}, "
+        f"NMS IoU {params.iou}, {classes}; {frames}"
+    )
+
 
 # While a clip runs the page redraws the frame every POLL_SECONDS and the chart every CHART_EVERY polls.
 # Each redraw costs the server and, more, the browser (plotly re-renders the whole chart): on a 2-core
@@ -37,17 +59,30 @@ if store is None:
 job: VideoJob | None = st.session_state.get("vid:job")
 busy = job is not None and job.running
 
+if busy:
+    st.caption("Settings are locked while the clip is processed: **Stop** it to change them.")
 with st.expander("Variants", expanded=not busy):
-    variants = widgets.variant_picker("vid", store)
+    variants = widgets.variant_picker("vid", store, disabled=busy)
 upload = st.file_uploader(
     f"Video ({', '.join(VIDEO_TYPES)}; up to {widgets.MAX_UPLOAD_MB} MB)", type=list(VIDEO_TYPES), disabled=busy
 )
 samples = {p.name: p for p in sample_videos()}
-c1, c2 = st.columns([2, 1])
 DEMO = f"{DEMO_CLIP} (made from the sample pictures)"
-sample = c1.selectbox("…or a sample clip", [*samples, DEMO], disabled=busy or upload is not None)
+# the clip the shown results belong to (kept across page switches and reloads): chosen again by default,
+# and an uploaded one stays selectable, so coming back never arms a different clip
+clip: Clip | None = st.session_state.get("vid:clip")
+clips = [*samples, DEMO]
+if clip is not None and clip.label not in clips and clip.path.is_file():
+    clips.append(clip.label)
+c1, c2 = st.columns([2, 1])
+sample = c1.selectbox(
+    "…or a clip",
+    clips,
+    index=clips.index(clip.label) if clip is not None and clip.label in clips else 0,
+    disabled=busy or upload is not None,
+)
 max_frames = c2.number_input("Frames to process (0 = all)", 0, 100_000, 0, key="vid:max", disabled=busy)
-params = widgets.post_controls(store.info().names, "vid")
+params = widgets.post_controls(store.info().names, "vid", disabled=busy)
 
 
 def _preview_jpeg(rgb) -> bytes:
@@ -74,12 +109,16 @@ if start:
             path.unlink(missing_ok=True)
             st.error(str(exc))
             st.stop()
+        label = f"{name} (your upload)"
     elif sample in samples:
-        path, name = samples[sample], sample
-    else:
+        path, name, label = samples[sample], sample, sample
+    elif sample == DEMO:
         with st.spinner("Making the demo clip (once)…"):
             path = demo_clip(cache_dir() / "samples")
-        name = path.name
+        name, label = path.name, DEMO
+    else:  # the upload of the last run
+        assert clip is not None
+        path, name, label = clip.path, clip.name, clip.label
     detectors = pool.open_detectors(store, variants, beside_other_work=True)
     if detectors is None:
         st.stop()
@@ -87,6 +126,7 @@ if start:
     job = VideoJob(path, name, detectors, params, output, int(max_frames) or None)
     session_files.track_job(job)  # stopped if this session goes away
     st.session_state["vid:job"] = job
+    st.session_state["vid:clip"] = Clip(label, path, name, _settings(store, job, params, int(max_frames)))
     st.rerun()  # redraw with the inputs locked (Start disabled) while the job runs
 
 if job is None:
@@ -106,17 +146,20 @@ if job.running:
     while job.running:
         latest, latency = job.snapshot()
         if latest is not None:
-            bar.progress(min((latest.index + 1) / latest.total, 1.0), text=f"frame {latest.index + 1}/{latest.total}")
             if latest.image is not None:
                 # JPEG bytes: a small media file the browser fetches by URL (cheap to show, nothing re-parsed)
                 frame_box.image(_preview_jpeg(latest.image), width="stretch")
-            metric_boxes[0].metric("processed", f"{latest.fps:.1f} fps")
-            for box, (v, s) in zip(metric_boxes[1:], latency.items(), strict=True):
-                ls = LatencyStats.from_samples(s)
-                box.metric(v, f"p50 {ls.p50:.0f} ms", help="median ms per frame, end to end, this variant")
-                box.caption(f"p95 {ls.p95:.0f} ms")
-            if tick % CHART_EVERY == 0:
-                chart_box.plotly_chart(charts.video_latency(latency), key=f"vid:live:{tick}")
+            if tick % CHART_EVERY == 0:  # counter, metrics and chart from one snapshot: they never disagree
+                done = latest.index + 1
+                bar.progress(min(done / latest.total, 1.0), text=f"frame {done}/{latest.total}")
+                metric_boxes[0].metric(
+                    "processed", f"{latest.fps:.1f} fps", help="frames per second for everything together"
+                )
+                for box, (v, s) in zip(metric_boxes[1:], latency.items(), strict=True):
+                    ls = LatencyStats.from_samples(s)
+                    box.metric(v, f"p50 {ls.p50:.0f} ms", help="median ms per frame, end to end, this variant")
+                    box.caption(f"p95 {ls.p95:.0f} ms")
+                chart_box.plotly_chart(charts.video_latency(latency, upto=done), key=f"vid:live:{tick}")
             tick += 1
         time.sleep(POLL_SECONDS)
     st.rerun()  # draw the finished state
@@ -132,9 +175,24 @@ if run.stopped:
 if run.damage:
     st.warning(f"{job.name}: {run.damage}")
 st.subheader(f"{job.name}: {run.frames} frames at {run.fps_processed:.1f} fps processed")
+if clip is not None:
+    st.caption(f"Made with {clip.settings}.")
+st.caption(
+    "fps processed: frames per second for decoding, every variant, drawing and encoding together; "
+    "FPS (engine) in the table: what each variant alone would sustain, 1000 / its median ms per frame."
+)
 video_bytes = run.output.read_bytes() if run.output is not None and run.output.is_file() else None
-if video_bytes is not None:
-    st.video(video_bytes, format="video/mp4")
+if video_bytes is not None and run.output is not None:
+    p1, p2 = st.columns([1, 3])
+    slow = p1.toggle("Slow motion (¼ speed)", key="vid:slow", help="the same frames, played four times slower")
+    loop = p2.toggle("Loop", value=True, key="vid:loop")
+    shown = video_bytes
+    if slow:
+        slowed = run.output.with_name(f"{run.output.stem}-slow.mp4")
+        if not slowed.is_file():
+            slowed_copy(run.output, slowed)
+        shown = slowed.read_bytes()
+    st.video(shown, format="video/mp4", loop=loop, muted=True)
 elif run.output is not None:
     st.info("The result video was removed with this session's temporary files; press Start to make it again.")
 stats = latency_table(latency)

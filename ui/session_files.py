@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from ui import persist
+
 if TYPE_CHECKING:
     from core.video import VideoJob
 
@@ -30,11 +32,13 @@ def safe_name(name: str, limit: int = 80) -> str:
     return base[:limit] or "file"
 
 
-# Temporary files of each browser session live in <tmp>/yololab-<server pid>/<session id>/. Two layers
-# remove them: the folder's owner in st.session_state deletes it when Streamlit drops the session
-# state, and a janitor thread deletes the folders of sessions the server no longer knows (tab closed,
-# connection lost) after a grace period, first stopping their video jobs. Streamlit keeps a
-# disconnected session for 2 minutes in case it reconnects; the default grace is longer than that.
+# Temporary files of each browser session live in <tmp>/yololab-<server pid>/<session key>--<owner>/,
+# the session key being the one in the page's URL (ui.persist: a reload keeps it, and its results).
+# Two layers remove them: the folder's owner (in st.session_state and the kept results) deletes it
+# when both let it go, and a janitor thread deletes the folders, and forgets the kept results, of keys
+# no connected session uses any more (tab closed, connection lost) after a grace period, first
+# stopping their video jobs. Streamlit keeps a disconnected session for 2 minutes in case it
+# reconnects; the default grace is longer than that.
 ENV_SESSION_GRACE = "YOLOLAB_SESSION_GRACE"  # seconds a session that went away keeps its files (default 300)
 ENV_JANITOR_EVERY = "YOLOLAB_JANITOR_SECONDS"  # how often the janitor looks (default 30)
 SESSIONS_PREFIX = "yololab-"
@@ -43,15 +47,6 @@ _SEP = "--"  # <session id>--<owner>: a session's folder name
 
 def sessions_root(pid: int | None = None) -> Path:
     return Path(tempfile.gettempdir()) / f"{SESSIONS_PREFIX}{pid or os.getpid()}"
-
-
-def _session_alive(session_id: str) -> bool:
-    """Does the Streamlit server still know this session? True when there is no server (AppTest, scripts)."""
-    from streamlit.runtime import Runtime
-
-    if not Runtime.exists():
-        return True
-    return Runtime.instance().is_active_session(session_id)
 
 
 class _SessionDir:
@@ -70,8 +65,9 @@ class _SessionDir:
 class Janitor:
     """Removes the temporary folders of sessions that ended, on a daemon thread; one per server process.
 
-    ``alive(session_id)`` says whether a session is still there; a folder whose session has been gone
-    for ``grace`` seconds is deleted, once the video jobs started from that session have stopped.
+    ``alive(key)`` says whether a session key is still in use (by default: one of the sessions that
+    used it is connected, or there is no server); a key gone for ``grace`` seconds loses its folders
+    and its kept results, once the video jobs started under it have stopped.
     """
 
     def __init__(
@@ -79,11 +75,13 @@ class Janitor:
         root: Path,
         grace: float,
         every: float | None,
-        alive: Callable[[str], bool] = _session_alive,
+        alive: Callable[[str], bool] | None = None,
+        keeper: persist.Keeper | None = None,
     ) -> None:
         self.root = root
         self.grace = grace
-        self.alive = alive
+        self.keeper = keeper or persist.Keeper()
+        self.alive = alive or self._key_alive
         self._lock = threading.Lock()
         self._jobs: dict[str, list[VideoJob]] = {}
         self._gone_since: dict[str, float] = {}
@@ -92,6 +90,11 @@ class Janitor:
         _remove_dead_servers_folders()
         if every:
             threading.Thread(target=self._loop, args=(every,), name="yololab-janitor", daemon=True).start()
+
+    def _key_alive(self, key: str) -> bool:
+        from streamlit.runtime import Runtime
+
+        return not Runtime.exists() or persist.any_active(self.keeper.sessions(key))
 
     def track(self, session_id: str, job: VideoJob) -> None:
         with self._lock:
@@ -114,7 +117,7 @@ class Janitor:
             for p in self.root.iterdir():
                 if p.is_dir():
                     folders.setdefault(p.name.rsplit(_SEP, 1)[0], []).append(p)
-            for sid in sorted(folders.keys() | self._jobs.keys()):
+            for sid in sorted(folders.keys() | self._jobs.keys() | self.keeper.keys()):
                 if self.alive(sid):
                     self._gone_since.pop(sid, None)
                     continue
@@ -129,6 +132,7 @@ class Janitor:
                     shutil.rmtree(p, ignore_errors=True)
                 self._jobs.pop(sid, None)
                 self._gone_since.pop(sid, None)
+                self.keeper.forget([sid])
                 removed.append(sid)
         self.removed += removed
         return removed
@@ -150,17 +154,8 @@ def janitor() -> Janitor:
         sessions_root(),
         grace=float(os.environ.get(ENV_SESSION_GRACE, "300")),
         every=float(os.environ.get(ENV_JANITOR_EVERY, "30")),
+        keeper=persist.keeper(),
     )
-
-
-def session_id() -> str:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    if "session_id" not in st.session_state:
-        st.session_state.session_id = ctx.session_id if ctx is not None else uuid.uuid4().hex
-    sid: str = st.session_state.session_id
-    return sid
 
 
 def session_dir() -> Path:
@@ -170,11 +165,11 @@ def session_dir() -> Path:
         if owner is not None:
             owner.release()
         # unique per owner: a folder is only ever deleted by the owner that made it (or the janitor)
-        owner = _SessionDir(janitor().root / f"{safe_name(session_id())}{_SEP}{uuid.uuid4().hex[:8]}")
+        owner = _SessionDir(janitor().root / f"{persist.session_key()}{_SEP}{uuid.uuid4().hex[:8]}")
         st.session_state.tmpdir = owner
     return owner.path
 
 
 def track_job(job: VideoJob) -> None:
     """Let the janitor stop ``job`` if its session goes away."""
-    janitor().track(safe_name(session_id()), job)
+    janitor().track(persist.session_key(), job)

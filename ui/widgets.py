@@ -40,9 +40,16 @@ def variant_status(v: Variant, store: ModelStore | None) -> Availability:
 
 
 def variant_picker(
-    key: str, store: ModelStore | None, default: Sequence[str] = ("ort:fp32", "ort:int8"), max_count: int = 4
+    key: str,
+    store: ModelStore | None,
+    default: Sequence[str] = ("ort:fp32", "ort:int8"),
+    max_count: int = 4,
+    disabled: bool = False,
 ) -> list[Variant]:
-    """A runtime x precision grid of checkboxes; returns the chosen, runnable variants in table order."""
+    """A runtime x precision grid of checkboxes; returns the chosen, runnable variants in table order.
+
+    ``disabled``: shown but locked (a running job uses them).
+    """
     precisions = list(Precision)
     header = st.columns([2, 1, 1, 1])
     header[0].caption("runtime")
@@ -52,20 +59,23 @@ def variant_picker(
     reasons: dict[str, str] = {}
     for rt in Runtime:
         cols = st.columns([2, 1, 1, 1])
-        cols[0].markdown(f"**{rt.label}**")
+        statuses = {p: variant_status(Variant(rt, p), store) for p in precisions if Variant(rt, p) in VARIANTS}
+        usable = any(s.ok for s in statuses.values())
+        # a runtime that cannot run here is greyed out, with the reason in full below the grid
+        cols[0].markdown(f"**{rt.label}**" if usable else f":gray[{rt.label} (unavailable)]")
         for col, p in zip(cols[1:], precisions, strict=True):
             v = Variant(rt, p)
             if v not in VARIANTS:
                 col.markdown("—")
                 continue
-            status = variant_status(v, store)
+            status = statuses[p]
             if not status:
                 reasons.setdefault(status.reason, str(v))
             picked = col.checkbox(
                 str(v),
                 value=str(v) in default and status.ok,
                 key=f"{key}:{v}",
-                disabled=not status.ok,
+                disabled=disabled or not status.ok,
                 help=status.reason or VARIANTS[v].note or None,
                 label_visibility="collapsed",
             )
@@ -76,7 +86,7 @@ def variant_picker(
     if len(chosen) > max_count:
         st.warning(f"{len(chosen)} variants chosen; at most {max_count} fit side by side. Untick some.")
         st.stop()
-    if store is not None:
+    if store is not None and not disabled:
         announce_builds(store, chosen)
     return chosen
 
@@ -106,11 +116,13 @@ def reference_picker(variants: Sequence[Variant], key: str) -> Variant:
     return picked
 
 
-def post_controls(names: Sequence[str], key: str) -> PostParams:
+def post_controls(names: Sequence[str], key: str, disabled: bool = False) -> PostParams:
     c1, c2, c3 = st.columns([1, 1, 2])
-    conf = c1.slider("Confidence", MIN_CONF, 1.0, 0.25, 0.01, key=f"{key}:conf")
-    iou = c2.slider("NMS IoU", 0.05, 0.95, 0.45, 0.05, key=f"{key}:iou")
-    picked = c3.multiselect("Only these classes", list(names), key=f"{key}:classes", placeholder="all classes")
+    conf = c1.slider("Confidence", MIN_CONF, 1.0, 0.25, 0.01, key=f"{key}:conf", disabled=disabled)
+    iou = c2.slider("NMS IoU", 0.05, 0.95, 0.45, 0.05, key=f"{key}:iou", disabled=disabled)
+    picked = c3.multiselect(
+        "Only these classes", list(names), key=f"{key}:classes", placeholder="all classes", disabled=disabled
+    )
     classes = tuple(names.index(n) for n in picked) or None
     return PostParams(conf=conf, iou=iou, classes=classes)
 

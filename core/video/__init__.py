@@ -1,7 +1,7 @@
 """Videos: probe, decode upright RGB frames, run variants side by side, encode browser-playable H.264.
 
 - :mod:`.decode`: the demuxer allow-list, :func:`probe` (:class:`VideoInfo`) and :func:`iter_frames`
-- :mod:`.writer`: :class:`H264Writer`, an atomic, browser-playable MP4
+- :mod:`.writer`: :class:`H264Writer`, an atomic, browser-playable MP4; :func:`slowed_copy` (slow motion)
 - :mod:`.pipeline`: :func:`process_video` (threads, :class:`FrameUpdate`, :class:`VideoRun` and its CSV)
 - :mod:`.job`: :class:`VideoJob`, ``process_video`` on a worker thread for a UI to poll
 
@@ -26,7 +26,7 @@ from .pipeline import (
     latency_table,
     process_video,
 )
-from .writer import H264Writer
+from .writer import H264Writer, slowed_copy
 
 __all__ = [
     "BACKGROUND_NICE",
@@ -48,4 +48,5 @@ __all__ = [
     "latency_table",
     "probe",
     "process_video",
+    "slowed_copy",
 ]

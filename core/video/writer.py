@@ -111,3 +111,31 @@ class H264Writer:
             self.close()
         else:
             self.abort()
+
+
+def slowed_copy(src: str | Path, dst: str | Path, factor: int = 4) -> Path:
+    """``src`` played ``factor`` times slower, for watching boxes flicker: its packets are muxed again with
+    stretched timestamps (no re-encode, so it takes a moment even for a long clip). Written atomically."""
+    import av
+
+    if factor < 1:
+        raise ValueError(f"factor must be at least 1, got {factor}")
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with av.open(str(src)) as inp, av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            stream = inp.streams.video[0]
+            copy = out.add_stream_from_template(stream)
+            copy.time_base = stream.time_base
+            for packet in inp.demux(stream):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                packet.pts = None if packet.pts is None else packet.pts * factor
+                packet.dts *= factor
+                packet.duration *= factor
+                packet.stream = copy
+                out.mux(packet)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst

@@ -179,6 +179,23 @@ def test_compare_video_processes_a_clip_and_offers_a_playable_video_and_csv(app_
     assert (table["p50 ms"] > 0).all()
     labels = [b.label for b in at.get("download_button")]
     assert any("MP4" in lb for lb in labels) and any("CSV" in lb for lb in labels)
+    made = [c.value for c in at.caption if c.value.startswith("Made with")]
+    assert made and "ort:fp32, ort:int8" in made[0] and "conf 0.25" in made[0] and "first 8 frames" in made[0]
+
+    # back on the page after another (its widgets forgotten, the results kept): the same clip is chosen,
+    # not the first sample again, and the result plays looped, or slowed down
+    back = page("compare_video")
+    for key in ("vid:job", "vid:clip"):
+        back.session_state[key] = at.session_state[key]
+    back.run()
+    assert not back.exception
+    assert back.selectbox[0].value == "street_people_car_tokyo_360p.mp4" != back.selectbox[0].options[0]
+    assert back.toggle(key="vid:loop").value
+    back.toggle(key="vid:slow").set_value(True)
+    back.run()
+    assert not back.exception and back.get("video")
+    output = at.session_state["vid:job"].result.output
+    assert output.with_name(f"{output.stem}-slow.mp4").is_file()
 
 
 def test_video_job_stop_keeps_what_was_processed(store, detectors, videos_dir, tmp_path):

@@ -159,6 +159,11 @@ def test_upload_clip_live_chart_and_playable_result(server, page, videos_dir, tm
     )
     first = page.evaluate(points)
     shot(page, "compare_video_live")
+    # everything that would change the running job is locked: variants, thresholds, Start
+    assert page.get_by_text("Settings are locked while the clip is processed").is_visible()
+    boxes = page.locator("[data-testid='stMain'] [data-testid='stCheckbox'] input")
+    assert boxes.count() > 0 and all(boxes.nth(i).is_disabled() for i in range(boxes.count()))
+    assert page.get_by_role("button", name="Start").is_disabled()
     page.wait_for_function(f"() => ({points})() > {first}", timeout=60_000)
     # at the end: the side-by-side video plays in the browser
     page.locator("video").first.wait_for(timeout=300_000)
@@ -170,6 +175,19 @@ def test_upload_clip_live_chart_and_playable_result(server, page, videos_dir, tm
     assert page.evaluate("() => document.querySelector('video').videoWidth") > 600
     shot(page, "compare_video_done")
     assert "Traceback" not in page.content()
+    # away and back: the page shows the results of the uploaded clip and keeps it chosen
+    page.locator("[data-testid='stSidebar']").get_by_text("Models").click()
+    page.get_by_role("heading", name="Models").first.wait_for(timeout=60_000)
+    page.locator("[data-testid='stSidebar']").get_by_text("Compare video").click()
+    page.get_by_text("Made with").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    shot(page, "compare_video_back")
+    chosen = page.evaluate(  # what the clip picker shows: its text, or its input's value
+        "() => [...document.querySelectorAll('[data-testid=\"stSelectbox\"]')]"
+        ".map(s => s.innerText + ' ' + [...s.querySelectorAll('input')].map(i => i.value).join(' ')).join(' | ')"
+    )
+    assert "tokyo-first-6s.mp4 (your upload)" in chosen, chosen
+    assert page.get_by_text("tokyo-first-6s.mp4: 180 frames").first.is_visible()
 
 
 def test_upload_bus_compare_two_variants(server, page, bus_jpg):
@@ -262,5 +280,59 @@ def test_a_walk_through_every_page_requests_nothing_off_this_machine_and_fits_12
                 assert width <= 1280, (title, width)
                 shot(pg, f"walk_1280_{path or 'compare_images'}")
         assert outside == [], outside
+    finally:
+        ctx.close()
+
+
+def _fits(pg, width: int, title: str) -> None:
+    scroll = pg.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollWidth")
+    assert scroll <= width, (title, scroll)
+
+
+def test_a_reload_keeps_the_results_and_1024px_cuts_nothing_off(server, browser, bus_jpg):
+    """Results live on the server under the key in the URL: reloading the tab (or a page switch in between)
+    shows the same upload and the same benchmark again, without running anything. At 1024 px nothing
+    scrolls sideways."""
+    ctx = browser.new_context(viewport={"width": 1024, "height": 900})
+    pg = ctx.new_page()
+    try:
+        pg.goto(server)
+        pg.get_by_text("Showing the sample images").wait_for(timeout=120_000)
+        wait_idle(pg)
+        assert "session=" in pg.url
+        pg.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(bus_jpg))
+        wait_for_upload_results(pg)
+        before = _metric_values(pg)
+        _fits(pg, 1024, "Compare images")
+        shot(pg, "walk_1024_compare_images")
+        pg.locator("[data-testid='stSidebar']").get_by_text("Benchmark").click()
+        pg.get_by_role("button", name="Run benchmark").click()
+        pg.get_by_text("Decision").first.wait_for(timeout=300_000)
+        wait_idle(pg)
+        _fits(pg, 1024, "Benchmark")
+        shot(pg, "walk_1024_benchmark")
+        table = pg.locator("[data-testid='stDataFrame']").first.inner_text()
+        assert "session=" in pg.url
+
+        pg.reload()
+        pg.get_by_text("Decision").first.wait_for(timeout=120_000)  # no click: the kept results
+        wait_idle(pg)
+        assert pg.locator("[data-testid='stDataFrame']").first.inner_text() == table
+        assert "Press **Run benchmark**" not in pg.content()
+        # run again: meanwhile the old results stay, marked as the previous run's, their downloads off
+        pg.get_by_role("button", name="Run benchmark").click()
+        pg.get_by_text("Below: the previous run's results").wait_for(timeout=60_000)
+        downloads = pg.locator("[data-testid='stDownloadButton'] button")
+        assert downloads.count() == 2 and all(downloads.nth(i).is_disabled() for i in range(2))
+        shot(pg, "benchmark_rerun_stale")
+        pg.get_by_text("Below: the previous run's results").wait_for(state="detached", timeout=300_000)
+        wait_idle(pg)
+        assert all(downloads.nth(i).is_enabled() for i in range(2))
+        pg.locator("[data-testid='stSidebar']").get_by_text("Compare images").click()
+        pg.get_by_text("you uploaded earlier").wait_for(timeout=120_000)
+        pg.get_by_text("Differences from ort:fp32").wait_for(timeout=120_000)
+        wait_idle(pg)
+        assert _metric_values(pg)[0::2] == before[0::2]  # the same counts (latency adds this draw's NMS time)
+        shot(pg, "reload_compare_images_kept_upload")
     finally:
         ctx.close()

@@ -47,3 +47,19 @@ def test_writer_is_atomic(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="64x48"):
         H264Writer(tmp_path / "x.mp4", 30, 48, 64).write(np.zeros((64, 48, 3), np.float32))
+
+
+def test_a_slowed_copy_has_every_frame_and_plays_four_times_longer(tmp_path: Path) -> None:
+    from core.video import iter_frames, probe, slowed_copy
+
+    src = tmp_path / "result.mp4"
+    with H264Writer(src, 30, 64, 48) as w:
+        for i in range(45):
+            w.write(np.full((48, 64, 3), i * 5, np.uint8))
+    slow = slowed_copy(src, tmp_path / "result-slow.mp4", factor=4)
+    a, b = probe(src), probe(slow)
+    assert b.duration == pytest.approx(4 * a.duration, rel=0.02) and b.fps == pytest.approx(a.fps / 4)
+    original, slowed = list(iter_frames(src)), list(iter_frames(slow))
+    assert len(slowed) == len(original) == 45
+    assert all(np.array_equal(x, y) for x, y in zip(original, slowed, strict=True))  # the same pictures
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
