@@ -33,12 +33,25 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(model: Path | str, calib: Path, cache: Path, timeout_s: float = 120) -> Iterator[AppServer]:
-    """The dashboard with ``model`` and ``calib`` preset and artefacts in ``cache``; stopped on exit."""
+def app_server(
+    model: Path | str,
+    calib: Path,
+    cache: Path,
+    timeout_s: float = 120,
+    env: dict[str, str] | None = None,
+    options: list[str] | None = None,
+) -> Iterator[AppServer]:
+    """The dashboard with ``model`` and ``calib`` preset and artefacts in ``cache``; stopped on exit.
+
+    ``env``: more environment variables; ``options``: more ``streamlit run`` options (``--server.…``).
+    """
     port = _free_port()
-    env = dict(os.environ, YOLOLAB_MODEL=str(model), YOLOLAB_CALIB_DIR=str(calib), YOLOLAB_CACHE_DIR=str(cache))
+    env = dict(
+        os.environ, YOLOLAB_MODEL=str(model), YOLOLAB_CALIB_DIR=str(calib), YOLOLAB_CACHE_DIR=str(cache), **(env or {})
+    )
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    cmd += options or []
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
