@@ -134,15 +134,29 @@ def _metadata(path: Path) -> dict[str, str]:
 
 
 def to_fp16(src: Path, dst: Path) -> None:
-    """FP32 ONNX -> FP16 ONNX whose inputs and outputs stay FP32 (casts at the edges)."""
+    """FP32 ONNX -> FP16 ONNX whose inputs and outputs stay FP32 (casts at the edges).
+
+    Constants are folded first (onnxslim): the exported graph computes the Resize sizes of
+    ``/model.11`` and ``/model.15`` at run time (``Constant(40.)`` → Floor → Concat → Cast), which
+    a plain conversion would turn into FP16 arithmetic feeding a shape input — refused by TensorRT's
+    strongly typed networks. The result is checked: no FP16 tensor feeds a shape input.
+    """
     import onnx
+    import onnxslim
     from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from .onnx_file import fp16_shape_inputs
 
     model = onnx.load(str(src))
     try:
-        half = convert_float_to_float16(model, keep_io_types=True)
+        folded = onnxslim.slim(model)
+        half = convert_float_to_float16(folded, keep_io_types=True)
     except Exception as exc:
         raise ConversionError(f"FP16 conversion of {src.name} failed: {exc}") from exc
+    if offenders := fp16_shape_inputs(half):
+        raise ConversionError(
+            f"FP16 conversion of {src.name}: FP16 arithmetic still feeds shape inputs ({', '.join(offenders[:5])})"
+        )
     _merge_metadata(half, {"precision": "fp16"})
     onnx.save(half, str(dst))
 

@@ -13,10 +13,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError, ModelError
 from .processing import OutputLayout
 from .variants import Int8Flavour, Precision
+
+if TYPE_CHECKING:
+    import onnx
 
 COCO_NAMES: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -218,3 +222,57 @@ def _guess_layout(
     if a is not None and a >= 5:  # [1, 4+nc, N?]
         return OutputLayout.ANCHOR_FREE, a - 4
     return None, None
+
+
+# Inputs that TensorRT reads as shapes (sizes, scales, starts...): they must not be computed in FP16.
+SHAPE_INPUTS: dict[str, tuple[int, ...]] = {
+    "Resize": (1, 2, 3),
+    "Upsample": (1,),
+    "Reshape": (1,),
+    "Expand": (1,),
+    "Tile": (1,),
+    "Slice": (1, 2, 3, 4),
+    "ConstantOfShape": (0,),
+    "Range": (0, 1, 2),
+    "Pad": (1,),
+    "TopK": (1,),
+}
+
+
+def fp16_shape_inputs(model: onnx.ModelProto) -> list[str]:
+    """Nodes whose shape input is computed from an FP16 tensor (``"<node> input <i>"``); [] when none is.
+
+    Walks back from every shape input through the nodes that compute it, stopping at ``Shape`` (it
+    reads only dimensions), and reports an FP16 tensor, initializer or ``Constant`` on the way.
+    """
+    import onnx
+
+    fp16 = onnx.TensorProto.FLOAT16
+    inferred = onnx.shape_inference.infer_shapes(model)
+    graph = inferred.graph
+    dtype = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input, *graph.output]}
+    dtype.update({t.name: t.data_type for t in graph.initializer})
+    producer = {out: node for node in graph.node for out in node.output}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    dtype[node.output[0]] = attr.t.data_type
+    offenders = []
+    for node in graph.node:
+        for i in SHAPE_INPUTS.get(node.op_type, ()):
+            if i >= len(node.input) or not node.input[i]:
+                continue
+            stack, seen = [node.input[i]], set()
+            while stack:
+                name = stack.pop()
+                if name in seen:
+                    continue
+                seen.add(name)
+                if dtype.get(name) == fp16:
+                    offenders.append(f"{node.name or node.op_type} input {i}")
+                    break
+                source = producer.get(name)
+                if source is not None and source.op_type != "Shape":
+                    stack.extend(x for x in source.input if x)
+    return offenders

@@ -21,7 +21,7 @@ from .variants import Artefact, Int8Flavour, Variant
 NEEDS_CALIBRATION = "INT8 needs calibration images"
 
 # Bump when a conversion step changes its output, to invalidate caches. 2: the Detect head metadata (core.head).
-CONVERTER_VERSION = "2"
+CONVERTER_VERSION = "3"  # 3: FP16 with constants folded first (no FP16 shape arithmetic)
 
 
 @dataclass(frozen=True)

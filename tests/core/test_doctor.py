@@ -70,6 +70,59 @@ def test_verdict_is_recall_against_the_precision_threshold(precision, matched, m
     assert ok is passed and threshold == doctor.RECALL_THRESHOLDS[precision]
 
 
+@pytest.mark.parametrize(
+    ("extra", "passed"),
+    [(0, True), (1, True), (4, True), (6, False), (100, False)],  # precision 100/104 = 0.962, 100/106 = 0.943
+)
+def test_a_variant_that_adds_boxes_of_its_own_fails_too(extra, passed):
+    ok, _ = doctor.judge(Precision.FP32, Agreement(100, 0, extra, 0.01, 0.9))
+    assert ok is passed
+
+
+def test_a_gpu_no_runtime_can_use_fails_the_check(capsys, tmp_path):
+    """What the driver would report on a GPU machine whose venv lacks the GPU packages: exit 1, with reasons."""
+    from core.backends.gpu import GpuInfo
+
+    if doctor.gpu_variants()[0]:
+        pytest.skip("a GPU runtime is available here: the check has something to run")
+    report = doctor.gpu_check(lambda: pytest.fail("nothing may be built"), gpu=GpuInfo(True, name="NVIDIA H200"))
+    assert report.status == "no-gpu-runtime" and report.exit_code == 1
+    doctor.print_gpu_check(report)
+    out = capsys.readouterr().out
+    assert "GPU check FAILED: there is a GPU (NVIDIA H200) but no GPU runtime can use it" in out
+    assert all(f"  {runtime} " in out for runtime in ("ort-cuda", "ort-trt", "trt"))
+
+
+class _OneVariantBreaks:
+    """The real store, except that one variant's session is fed the wrong type: a real ONNX Runtime error."""
+
+    def __init__(self, store, broken: str) -> None:
+        self._store, self._broken = store, broken
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def open_detector(self, variant):
+        det = self._store.open_detector(variant)
+        if str(variant) == self._broken:
+            # float64 where the model takes float32: ONNX Runtime's own InvalidArgument, from its C++ core
+            det.backend._run = lambda session, outputs, feeds: session.run(
+                outputs, {k: v.astype(np.float64) for k, v in feeds.items()}
+            )
+        return det
+
+
+def test_every_variant_gets_its_row_when_one_raises_onnx_runtimes_own_error(store, bus_image):
+    rows, _ = doctor.check_variants(
+        _OneVariantBreaks(store, "ort:fp16"), parse_variants("ort:fp16,ort:int8"), [bus_image]
+    )
+    broken, fine = rows
+    assert broken.variant == "ort:fp16" and broken.status == "error" and broken.failed
+    assert broken.message.startswith("onnxruntime.") and "InvalidArgument" in broken.message  # ORT's type
+    assert "double" in broken.message  # and ORT's own text
+    assert fine.variant == "ort:int8" and fine.status == "pass"
+
+
 def test_check_machinery_on_cpu_variants(store, bus_image):
     """The comparison, verdict and table, run on real CPU runtimes (the GPU ones run the same code)."""
     from core.images import load_image

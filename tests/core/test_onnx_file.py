@@ -168,3 +168,19 @@ def test_names_file_without_names_is_refused(tmp_path):
     path.write_text("# nothing here\n\n")
     with pytest.raises(InputError, match="holds no class names"):
         read_names_file(path)
+
+
+def test_the_fp16_file_computes_no_shape_in_fp16_and_a_plain_conversion_would(store):
+    """TensorRT's strong typing refuses FP16 arithmetic feeding a shape input (the Resize sizes of the two
+    upsamples): the FP16 artefact is folded first; converting the FP32 file without folding shows the fault."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from core.onnx_file import fp16_shape_inputs
+    from core.variants import Artefact
+
+    fp16 = onnx.load(str(store.artefact(Artefact.ONNX_FP16)))
+    assert fp16_shape_inputs(fp16) == []
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in fp16.graph.initializer)  # it is FP16 all right
+    plain = convert_float_to_float16(onnx.load(str(store.artefact(Artefact.ONNX_FP32))), keep_io_types=True)
+    assert fp16_shape_inputs(plain) == ["/model.11/Resize input 3", "/model.15/Resize input 3"]

@@ -651,3 +651,50 @@ def test_every_cuda_python_name_the_backend_uses_exists():
         for attr in chain:
             assert hasattr(obj, attr), f"cuda.bindings.runtime has no {'.'.join(chain)}"
             obj = getattr(obj, attr)
+
+
+def test_build_progress_from_tensorrts_threads_reaches_the_caller_on_the_callers_thread():
+    """TensorRT calls its progress monitor from its own threads; what the user's progress bar gets comes
+    from the thread that asked for the build (Streamlit and tqdm are not thread-safe), in order, never
+    going back. Real threads stand in for TensorRT's; nothing here is TensorRT."""
+    import threading
+    import time
+
+    from core.backends.tensorrt.builder import BuildPhases, run_reporting
+
+    phases = BuildPhases()
+    caller = threading.get_ident()
+    seen: list[tuple[float, str, int]] = []
+
+    def build() -> str:
+        phases.start("Building engine", None, 4)
+        for outer in range(4):
+
+            def tactics(outer: int = outer) -> None:
+                name = f"Tactics {outer}"
+                phases.start(name, "Building engine", 50)
+                for step in range(50):
+                    phases.step(name, step)
+                    time.sleep(0.001)
+                phases.finish(name)
+
+            workers = [threading.Thread(target=tactics) for _ in range(3)]  # concurrent callbacks
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            phases.step("Building engine", outer)
+        phases.finish("Building engine")
+        return "plan"
+
+    plan = run_reporting(build, phases, lambda f, text: seen.append((f, text, threading.get_ident())), every=0.02)
+    assert plan == "plan" and len(seen) >= 3
+    assert {ident for *_, ident in seen} == {caller}
+    fractions = [f for f, *_ in seen]
+    assert fractions == sorted(fractions) and 0 < fractions[-1] <= 1.0
+
+    def broken() -> None:
+        raise RuntimeError("out of device memory")
+
+    with pytest.raises(RuntimeError, match="out of device memory"):
+        run_reporting(broken, BuildPhases(), lambda f, t: None)

@@ -10,10 +10,11 @@ import collections
 import contextlib
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...cache import atomic_path, file_lock
 from ...errors import ConversionError, InputError
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # annotations only: never imported at run time from here
     import tensorrt as trt
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def check_precision(model: OnnxFile, precision: Precision) -> None:
@@ -42,10 +44,81 @@ def check_precision(model: OnnxFile, precision: Precision) -> None:
         )
 
 
+class BuildPhases:
+    """TensorRT's nested build phases as one 0..1 fraction, safe to update from any thread.
+
+    TensorRT calls its progress monitor from its own threads. Nothing here calls out (no Streamlit,
+    no tqdm from those threads): updates are recorded under a lock and :func:`run_reporting` hands the
+    newest one to the caller's ``progress`` on the caller's thread. Exceptions never propagate: they
+    would surface inside TensorRT's C++ builder.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._phases: dict[str, list[Any]] = {}  # name -> [parent, steps, done]
+        self._fraction = 0.0
+        self._latest: tuple[float, str] | None = None  # not yet handed over
+
+    def start(self, name: str, parent: str | None, steps: int) -> None:
+        with contextlib.suppress(Exception), self._lock:
+            self._phases[name] = [parent, max(int(steps), 1), 0]
+            self._note(name)
+
+    def step(self, name: str, step: int) -> None:
+        with contextlib.suppress(Exception), self._lock:
+            if name in self._phases:
+                self._phases[name][2] = int(step) + 1
+            self._note(name)
+
+    def finish(self, name: str) -> None:
+        with contextlib.suppress(Exception), self._lock:
+            self._phases.pop(name, None)
+
+    def _note(self, name: str) -> None:  # with the lock held
+        chain = [name]
+        while (parent := self._phases.get(chain[-1], [None])[0]) in self._phases and parent not in chain:
+            chain.append(parent)
+        fraction = 0.0
+        for phase in chain:  # innermost first: each level refines its parent's current step
+            if phase in self._phases:
+                _, steps, done = self._phases[phase]
+                fraction = min((done + fraction) / steps, 1.0)
+        self._fraction = max(self._fraction, fraction)
+        self._latest = (self._fraction, f"TensorRT: {name}")
+
+    def take(self) -> tuple[float, str] | None:
+        """The newest update since the last call, or None."""
+        with self._lock:
+            latest, self._latest = self._latest, None
+        return latest
+
+
+def run_reporting(work: Callable[[], T], phases: BuildPhases, progress: Progress, every: float = 0.2) -> T:
+    """``work()`` on a worker thread while this thread passes ``phases``' updates to ``progress``."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="tensorrt-build", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(every)
+        if (update := phases.take()) is not None:
+            progress(*update)
+    if "error" in box:
+        raise box["error"]
+    result: T = box["result"]
+    return result
+
+
 @dataclass
 class TrtClasses:
     logger: Any  # a process-wide ILogger (TensorRT wants one logger for all builders/runtimes)
-    make_monitor: Callable[[Progress], Any] | None  # None: this TensorRT has no IProgressMonitor
+    make_monitor: Callable[[BuildPhases], Any] | None  # None: this TensorRT has no IProgressMonitor
 
 
 @functools.cache
@@ -70,43 +143,21 @@ def trt_classes(trt: Any) -> TrtClasses:
     if hasattr(trt, "IProgressMonitor"):
 
         class Monitor(trt.IProgressMonitor):
-            """Turns TensorRT's nested build phases into one 0..1 fraction.
+            """TensorRT's build phases into :class:`BuildPhases`; called from TensorRT's own threads."""
 
-            Exceptions never propagate: they would surface inside TensorRT's C++ builder.
-            """
-
-            def __init__(self, progress: Progress) -> None:
+            def __init__(self, phases: BuildPhases) -> None:
                 trt.IProgressMonitor.__init__(self)
-                self._progress = progress
-                self._phases: dict[str, list[Any]] = {}  # name -> [parent, steps, done]
-                self._last = 0.0
+                self._phases = phases
 
             def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
-                with contextlib.suppress(Exception):
-                    self._phases[phase_name] = [parent_phase, max(int(num_steps), 1), 0]
-                    self._report(phase_name)
+                self._phases.start(phase_name, parent_phase, num_steps)
 
             def step_complete(self, phase_name: str, step: int) -> bool:
-                with contextlib.suppress(Exception):
-                    if phase_name in self._phases:
-                        self._phases[phase_name][2] = int(step) + 1
-                    self._report(phase_name)
+                self._phases.step(phase_name, step)
                 return True  # False would cancel the build
 
             def phase_finish(self, phase_name: str) -> None:
-                with contextlib.suppress(Exception):
-                    self._phases.pop(phase_name, None)
-
-            def _report(self, phase_name: str) -> None:
-                chain = [phase_name]
-                while (parent := self._phases.get(chain[-1], [None])[0]) in self._phases and parent not in chain:
-                    chain.append(parent)
-                fraction = 0.0
-                for name in chain:  # innermost first: each level refines its parent's current step
-                    _, steps, done = self._phases[name]
-                    fraction = min((done + fraction) / steps, 1.0)
-                self._last = max(self._last, fraction)
-                self._progress(self._last, f"TensorRT: {phase_name}")
+                self._phases.finish(phase_name)
 
         make_monitor = Monitor
 
@@ -167,11 +218,14 @@ def build_engine_plan(
         profile.set_shape(io.input_name, *dynamic_profile(io.input_shape))
         config.add_optimization_profile(profile)
     _read_timing_cache(config, timing_path)
-    monitor = classes.make_monitor(scaled(progress, 0.05, 0.98)) if classes.make_monitor else None
+    phases = BuildPhases()
+    monitor = classes.make_monitor(phases) if classes.make_monitor else None
     if monitor is not None:
         config.progress_monitor = monitor  # kept referenced by `monitor` until the build returns
     progress(0.05, "TensorRT: building the engine (minutes the first time; cached afterwards)")
-    plan = builder.build_serialized_network(network, config)
+    plan = run_reporting(
+        lambda: builder.build_serialized_network(network, config), phases, scaled(progress, 0.05, 0.98)
+    )
     if plan is None:
         raise ConversionError(
             f"TensorRT could not build an engine from {model_path.name}: {logged_errors(trt)} "
