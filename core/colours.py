@@ -19,6 +19,9 @@ _VARIANT_PALETTE = (
     "#393b79",  # navy
     "#ad494a",  # brick
     "#637939",  # moss
+    "#7b4173",  # plum
+    "#5254a3",  # indigo
+    "#9c9ede",  # lavender
 )
 VARIANT_COLOURS: dict[str, str] = {str(v): _VARIANT_PALETTE[i % len(_VARIANT_PALETTE)] for i, v in enumerate(VARIANTS)}
 OTHER = "#4b5563"  # a name that is not a variant (e.g. a peer runtime in a bench script)

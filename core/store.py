@@ -21,6 +21,9 @@ from .variants import Artefact, Int8Flavour, Variant
 NEEDS_CALIBRATION = "INT8 needs calibration images"
 
 # Bump when a conversion step changes its output, to invalidate caches. 2: the Detect head metadata (core.head).
+NO_BASELINE = (
+    "the PyTorch baseline runs a YOLOv5 .pt checkpoint (ultralytics/yolov5) with the safe loader; this model is not one"
+)
 CONVERTER_VERSION = "3"  # 3: FP16 with constants folded first (no FP16 shape arithmetic)
 
 
@@ -89,6 +92,8 @@ class ModelStore:
         calibration images. Callers add how their user gives them (a CLI flag, a page's setting)."""
         if variant.spec.artefact.int8_flavour is not None and self.calib_dir is None:
             return NEEDS_CALIBRATION
+        if variant.spec.artefact is Artefact.CHECKPOINT and self.source.kind is not SourceKind.LEGACY_PT:
+            return NO_BASELINE
         return ""
 
     def _calib_files(self) -> list[Path]:
@@ -116,6 +121,10 @@ class ModelStore:
 
     def path_for(self, artefact: Artefact) -> Path:
         size = self.input_size
+        if artefact is Artefact.CHECKPOINT:
+            if self.source.kind is not SourceKind.LEGACY_PT:
+                raise InputError(f"{self.source.path.name}: {NO_BASELINE}")
+            return self.source.path
         if artefact is Artefact.ONNX_FP32:
             if self.source.kind is SourceKind.ONNX:
                 return self.source.path
@@ -148,6 +157,8 @@ class ModelStore:
         """The file for ``artefact``, built (with its inputs) if missing or damaged."""
         if artefact is Artefact.ONNX_FP32:
             return self.fp32(progress)
+        if artefact is Artefact.CHECKPOINT:  # the user's file itself: nothing to build
+            return self.path_for(artefact)
         target = self.path_for(artefact)  # first: INT8 without calibration images fails before any work
         fp32 = self.fp32(scaled(progress, 0.0, 0.1))
         step = scaled(progress, 0.1, 1.0)  # the conversion itself: 10..100 %

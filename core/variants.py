@@ -13,6 +13,8 @@ class Runtime(StrEnum):
     ORT_CUDA = "ort-cuda"  # ONNX Runtime, CUDA execution provider
     ORT_TRT = "ort-trt"  # ONNX Runtime, TensorRT execution provider
     TRT = "trt"  # native TensorRT engine
+    TORCH = "torch"  # the PyTorch checkpoint itself, eager, on the CPU: the baseline
+    TORCH_CUDA = "torch-cuda"  # the same on a CUDA GPU
 
     @property
     def label(self) -> str:
@@ -24,6 +26,8 @@ _RUNTIME_LABELS = {
     Runtime.ORT_CUDA: "ONNX Runtime (CUDA)",
     Runtime.ORT_TRT: "ONNX Runtime (TensorRT EP)",
     Runtime.TRT: "TensorRT",
+    Runtime.TORCH: "PyTorch (CPU)",
+    Runtime.TORCH_CUDA: "PyTorch (CUDA)",
 }
 
 
@@ -47,6 +51,7 @@ class Artefact(StrEnum):
     ONNX_FP16 = "onnx-fp16"
     ONNX_INT8_CPU = "onnx-int8-cpu"
     ONNX_INT8_TRT = "onnx-int8-trt"
+    CHECKPOINT = "pt-fp32"  # the .pt itself (FP32 weights): the PyTorch baseline runs it
 
     @property
     def int8_flavour(self) -> Int8Flavour | None:
@@ -129,6 +134,9 @@ _ORT_CPU = "core.backends.onnxruntime:OrtCpuBackend"
 _ORT_CUDA = "core.backends.onnxruntime:OrtCudaBackend"
 _ORT_TRT = "core.backends.onnxruntime:OrtTensorrtBackend"
 _TRT = "core.backends.tensorrt:TensorrtBackend"
+_TORCH = "core.backends.torch:TorchCpuBackend"
+_TORCH_CUDA = "core.backends.torch:TorchCudaBackend"
+_BASELINE = "the checkpoint itself, PyTorch eager (inference_mode): the baseline"
 _CPU_FP16 = (
     "FP16 weights and activations; ONNX Runtime's x86 CPU provider has few FP16 kernels and "
     "inserts casts, so most arithmetic runs in FP32 (accuracy is FP16's, speed is not)"
@@ -152,6 +160,9 @@ _SPECS = [
         (_R.TRT,      _P.FP32, _A.ONNX_FP32,     True,  _TRT,      "strongly typed network"),
         (_R.TRT,      _P.FP16, _A.ONNX_FP16,     True,  _TRT,      "strongly typed network"),
         (_R.TRT,      _P.INT8, _A.ONNX_INT8_TRT, True,  _TRT,      "strongly typed, explicit Q/DQ"),
+        (_R.TORCH,    _P.FP32, _A.CHECKPOINT,    False, _TORCH,    _BASELINE),
+        (_R.TORCH_CUDA, _P.FP32, _A.CHECKPOINT,  True,  _TORCH_CUDA, _BASELINE),
+        (_R.TORCH_CUDA, _P.FP16, _A.CHECKPOINT,  True,  _TORCH_CUDA, _BASELINE + ", weights and activations in FP16"),
     )
 ]  # fmt: skip
 

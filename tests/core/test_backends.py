@@ -98,3 +98,17 @@ def test_placement_in_words():
     both = {"CPUExecutionProvider": 2, "TensorrtExecutionProvider": 1, "CUDAExecutionProvider": 5}
     assert placement_text(both) == "5 nodes on CUDA, 2 on CPU, 1 on TensorRT"
     assert placement_text({}) == ""
+
+
+def test_asking_what_can_run_imports_no_torch():
+    """Every page asks each runtime whether it can run; torch takes seconds to import and only the
+    PyTorch baseline (or converting a .pt) needs it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom core.backends import availability\nfrom core.variants import Runtime\n"
+        "[availability(r) for r in Runtime]\nprint('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"

@@ -16,8 +16,10 @@ OFFICIAL_BUS = [
 ]
 
 
-def test_fp32_on_bus_matches_the_official_yolov5_pipeline(detectors, bus_image):
-    res = detectors["ort:fp32"].detect(bus_image, PostParams(conf=0.25, iou=0.45))
+@pytest.mark.parametrize("variant", ["ort:fp32", "torch:fp32"])
+def test_fp32_on_bus_matches_the_official_yolov5_pipeline(detectors, bus_image, variant):
+    """ONNX Runtime and the PyTorch baseline (the checkpoint itself) both give the official four."""
+    res = detectors[variant].detect(bus_image, PostParams(conf=0.25, iou=0.45))
     got = sorted(
         zip(res.detections.class_names, res.detections.confidence, res.detections.xyxy, strict=True),
         key=lambda r: -r[1],
@@ -118,3 +120,18 @@ def test_a_batch_gives_each_image_its_own_detections(detectors, bus_image):
     for image, got in zip(images, batched, strict=True):
         _same_detections(det.detect(image).detections, got.detections, max_dconf=1e-3)
         assert got.timings.inference > 0
+
+
+def test_the_pytorch_baseline_runs_the_checkpoint_and_only_a_yolov5_checkpoint(detectors, store, tmp_path):
+    from core.errors import InputError
+    from core.sources import resolve_model
+    from core.store import NO_BASELINE, ModelStore
+    from core.variants import Artefact
+
+    baseline = detectors["torch:fp32"]
+    assert "PyTorch (CPU)" in baseline.backend.description and "fused" in baseline.backend.description
+    assert store.artefact(Artefact.CHECKPOINT) == store.source.path  # nothing converted: the user's .pt
+    onnx_only = ModelStore(resolve_model(store.artefact(Artefact.ONNX_FP32)), cache_root=tmp_path)
+    assert onnx_only.missing_input(Variant.parse("torch:fp32")) == NO_BASELINE
+    with pytest.raises(InputError, match="PyTorch baseline"):
+        onnx_only.open_detector(Variant.parse("torch:fp32"))

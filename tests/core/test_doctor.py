@@ -29,7 +29,7 @@ def test_gpu_check_without_gpu_has_nothing_to_check_and_exits_0(capsys, tmp_path
     assert cmd_doctor(args) == 0
     out = capsys.readouterr().out
     assert "no GPU variant can run on this machine, so there is nothing to check" in out
-    for runtime in ("ort-cuda", "ort-trt", "trt"):
+    for runtime in ("ort-cuda", "ort-trt", "trt", "torch-cuda"):
         assert f"  {runtime} " in out.split("nothing to check")[1]
     assert probe_gpu().reason in out
     assert not list(tmp_path.iterdir())
@@ -37,7 +37,7 @@ def test_gpu_check_without_gpu_has_nothing_to_check_and_exits_0(capsys, tmp_path
     assert cmd_doctor(_doctor("--gpu-check", "--json", "--model", str(tmp_path / "absent.pt"))) == 0
     report = json.loads(capsys.readouterr().out)["gpu_check"]
     assert report["status"] == "nothing-to-check" and report["variants"] == []
-    assert set(report["unavailable"]) == {"ort-cuda", "ort-trt", "trt"}
+    assert set(report["unavailable"]) == {"ort-cuda", "ort-trt", "trt", "torch-cuda"}
     assert report["recall_thresholds"] == {"fp32": 0.95, "fp16": 0.93, "int8": 0.8}
 
 

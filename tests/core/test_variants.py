@@ -28,14 +28,17 @@ def test_parse_variants_keeps_order_and_drops_duplicates():
 
 def test_table_shape():
     assert REFERENCE in VARIANTS and not VARIANTS[REFERENCE].needs_gpu
-    assert [str(v) for v in CPU_VARIANTS] == ["ort:fp32", "ort:fp16", "ort:int8"]
+    assert [str(v) for v in CPU_VARIANTS] == ["ort:fp32", "ort:fp16", "ort:int8", "torch:fp32"]
     # INT8 on ONNX Runtime CPU uses the CPU flavour; everything TensorRT uses the symmetric one
     assert VARIANTS[Variant.parse("ort:int8")].artefact is Artefact.ONNX_INT8_CPU
     assert VARIANTS[Variant.parse("trt:int8")].artefact is Artefact.ONNX_INT8_TRT
     assert VARIANTS[Variant.parse("ort-trt:int8")].artefact is Artefact.ONNX_INT8_TRT
     for v, spec in VARIANTS.items():
-        assert spec.needs_gpu == (v.runtime is not Runtime.ORT)
-        assert spec.artefact.value.split("-")[1] == v.precision.value
+        assert spec.needs_gpu == (v.runtime not in (Runtime.ORT, Runtime.TORCH))
+        if spec.artefact is Artefact.CHECKPOINT:  # the .pt holds FP32 weights; torch-cuda:fp16 halves them
+            assert v.runtime in (Runtime.TORCH, Runtime.TORCH_CUDA) and "baseline" in spec.note
+        else:  # an ONNX file carries the precision it runs
+            assert spec.artefact.value.split("-")[1] == v.precision.value
 
 
 def test_each_row_names_a_backend_that_runs_its_runtime():
@@ -45,7 +48,7 @@ def test_each_row_names_a_backend_that_runs_its_runtime():
         cls = backend_class(v.runtime)  # imports the module the table names; no GPU library is needed for that
         assert issubclass(cls, Backend) and cls.runtime is v.runtime, spec.backend
         assert spec.backend.endswith(f":{cls.__name__}")
-        assert spec.artefact.precision is v.precision
+        assert spec.artefact.precision is v.precision or spec.artefact is Artefact.CHECKPOINT
     # one backend per runtime: a runtime's rows never disagree
     for rt in Runtime:
         assert len({s.backend for v, s in VARIANTS.items() if v.runtime is rt}) <= 1

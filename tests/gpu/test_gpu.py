@@ -100,6 +100,30 @@ def test_onnxruntime_gpu_providers_detect_like_cpu_fp32(store, trt_int8_store, b
 
 @pytest.mark.gpu
 @needs_gpu
+@pytest.mark.parametrize("variant", ["torch-cuda:fp32", "torch-cuda:fp16"])
+def test_the_pytorch_baseline_on_the_gpu_detects_like_cpu_fp32(store, bus_image, reference_bus, variant):
+    """The one GPU path a machine carrying only PyTorch with CUDA can verify."""
+    v = Variant.parse(variant)
+    _require(v.runtime)
+    _check_on_bus(store, v, bus_image, reference_bus)
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("variant", ["ort-cuda:fp32", "ort-trt:fp16"])
+def test_a_gpu_session_says_where_its_nodes_ran_and_cannot_fall_back(store, variant):
+    v = Variant.parse(variant)
+    _require(v.runtime)
+    with store.open_detector(v) as det:
+        backend = det.backend
+        assert backend._session._enable_fallback is False
+        assert backend.placement and sum(backend.placement.values()) > 0
+        assert backend.provider in backend.placement  # the GPU provider ran nodes
+        assert "nodes on" in backend.description
+
+
+@pytest.mark.gpu
+@needs_gpu
 def test_engine_cache_is_reused_and_a_damaged_engine_rebuilt(store, bus_image, tmp_path):
     from core.backends.tensorrt import TensorrtBackend
 
@@ -184,3 +208,28 @@ def test_doctor_gpu_check_passes_on_this_gpu(yolov5n_pt, calib_dir, videos_dir, 
     assert report["status"] in ("passed", "failed") and report["reference_boxes"] > 50
     failed = [v for v in report["variants"] if v["status"] in ("fail", "error")]
     assert code == 0 and not failed, failed
+
+
+def test_the_acceptance_script_runs_anywhere_and_says_what_it_skipped(yolov5n_pt, calib_dir, tmp_path):
+    """scripts/gpu-acceptance.sh on this machine: one JSON, every GPU runtime it could not check with its
+    reason, exit 0 without a GPU (nothing to check). On a GPU machine the same run builds and checks them."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "acceptance.json"
+    cmd = [sys.executable, str(root / "scripts" / "gpu_acceptance.py"), "--model", str(yolov5n_pt),
+           "--calib", str(calib_dir), "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=os.environ | {"PYTHONPATH": str(root)})
+    report = json.loads(out.read_text())
+    runtimes = {r["runtime"]: r for r in report["runtimes"]}
+    assert {"ort-cuda", "ort-trt", "trt", "torch-cuda"} <= set(runtimes)
+    if probe_gpu().ok:
+        assert done.returncode == (0 if report["passed"] else 1), done.stdout
+        return
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert report["gpu_check"]["result"]["status"] == "nothing-to-check" and report["passed"]
+    for runtime in ("ort-cuda", "ort-trt", "trt", "torch-cuda"):
+        assert report["skipped"][runtime] == runtimes[runtime]["reason"] != ""
+        assert f"skipped {runtime}: " in done.stdout

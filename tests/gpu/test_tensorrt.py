@@ -70,6 +70,8 @@ def test_gpu_variants_in_the_table_and_their_artefacts():
             "trt:fp32",
             "trt:fp16",
             "trt:int8",
+            "torch-cuda:fp32",
+            "torch-cuda:fp16",
         ]
     )
     assert gpu["trt:fp32"].artefact is Artefact.ONNX_FP32
