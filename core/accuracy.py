@@ -13,7 +13,7 @@ import numpy as np
 
 from .bootstrap import Matches
 from .detections import Detections
-from .errors import InputError
+from .errors import InputError, RuntimeUnavailableError
 from .formats import IMAGE_SUFFIXES
 from .geometry import box_iou
 
@@ -178,6 +178,14 @@ class MapAccumulator:
     """Collects per-image matches; :meth:`result` computes AP with ultralytics' implementation."""
 
     def __init__(self) -> None:
+        import importlib.util
+
+        missing = [m for m in ("torch", "ultralytics") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise RuntimeUnavailableError(
+                f"mAP needs {' and '.join(missing)} (ultralytics' box matching and AP): "
+                "pip install -r requirements.txt. Detection, comparison, benchmarks and video run without them."
+            )
         self._tp: list[np.ndarray] = []
         self._conf: list[np.ndarray] = []
         self._pred_cls: list[np.ndarray] = []

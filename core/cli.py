@@ -239,7 +239,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import benchmark_variants
     from .images import load_image
-    from .samples import sample_image
+    from .samples import default_sample
     from .system import system_info
 
     variants = parse_variants(args.variants)
@@ -249,7 +249,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise InputError(f"--batch must be at least 1, got {args.batch}")
     params = _post_params(args)
     store = _store(args)
-    image_path = args.image or sample_image("bus.jpg")
+    image_path = args.image or default_sample()
     image = load_image(image_path)
     detectors = [_open(store, v, args) for v in variants]  # build everything before timing anything
     try:

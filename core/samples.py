@@ -31,6 +31,15 @@ def sample_image(name: str = "bus.jpg") -> Path:
     raise InputError(f"sample image {name!r} not found (ultralytics' assets are missing: reinstall requirements)")
 
 
+def default_sample() -> Path:
+    """What to time when no image is given: bus.jpg where ultralytics' assets are installed, else the
+    project's first picture (an install without torch and ultralytics: requirements-onnx.txt)."""
+    found = sample_images()
+    if not found:
+        raise InputError("no sample image found: pass an image")
+    return next((p for p in found if p.name == "bus.jpg"), found[0])
+
+
 ENV_SAMPLE_VIDEOS = "YOLOLAB_SAMPLE_VIDEOS"  # a folder of sample clips offered by the video page
 
 

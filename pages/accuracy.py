@@ -103,13 +103,19 @@ def measure(variants=tuple(variants), batch=int(batch), root=root):
         if detectors is None:
             st.stop()
         update, bar = widgets.progress_callback("Evaluating")
-    results = evaluate(
-        detectors[: len(variants)],
-        dataset,
-        reference=detectors[needed.index(REFERENCE)],
-        progress=update,
-        batch_size=batch,
-    )
+    try:
+        results = evaluate(
+            detectors[: len(variants)],
+            dataset,
+            reference=detectors[needed.index(REFERENCE)],
+            progress=update,
+            batch_size=batch,
+        )
+    except CoreError as exc:  # e.g. an install without torch: mAP cannot be computed
+        bar.empty()
+        with progress_box:
+            st.error(str(exc))
+        st.stop()
     bar.empty()
     if not any(r.accuracy.images for r in results):
         st.session_state.pop("acc:results", None)

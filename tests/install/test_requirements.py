@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _without_tensorrt(tmp_path: Path) -> Path:
     # tensorrt-cu13's libraries are an sdist that downloads from NVIDIA's own index when built, which this
     # machine cannot reach; everything else in the file is resolved as written
-    for name in ("requirements-gpu.txt", "requirements-common.txt"):
+    for name in ("requirements-gpu.txt", "requirements-common.txt", "requirements-base.txt"):
         lines = (ROOT / name).read_text().splitlines()
         (tmp_path / name).write_text("\n".join(ln for ln in lines if not ln.startswith("tensorrt")) + "\n")
     return tmp_path / "requirements-gpu.txt"
