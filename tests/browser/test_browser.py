@@ -284,6 +284,14 @@ def test_a_walk_through_every_page_requests_nothing_off_this_machine_and_fits_12
         ctx.close()
 
 
+def _cut_off(pg) -> list[str]:
+    """Metric values and labels the browser shows shortened with an ellipsis (wider than their box)."""
+    return pg.evaluate(
+        '() => [...document.querySelectorAll(\'[data-testid="stMetricValue"] *, [data-testid="stMetricLabel"] *\')]'
+        ".filter(e => e.children.length == 0 && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"
+    )
+
+
 def _fits(pg, width: int, title: str) -> None:
     scroll = pg.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollWidth")
     assert scroll <= width, (title, scroll)
@@ -304,6 +312,7 @@ def test_a_reload_keeps_the_results_and_1024px_cuts_nothing_off(server, browser,
         wait_for_upload_results(pg)
         before = _metric_values(pg)
         _fits(pg, 1024, "Compare images")
+        assert _cut_off(pg) == []
         shot(pg, "walk_1024_compare_images")
         pg.locator("[data-testid='stSidebar']").get_by_text("Benchmark").click()
         pg.get_by_role("button", name="Run benchmark").click()
