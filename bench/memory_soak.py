@@ -107,6 +107,11 @@ def main() -> int:
     ap.add_argument("--grace", type=float, default=20.0, help="seconds a closed session's results are kept")
     ap.add_argument("--images", type=int, default=16, help="images the Accuracy page evaluates")
     ap.add_argument("--out", type=Path, default=ROOT / "artifacts" / "memory_soak.json")
+    ap.add_argument(
+        "--malloc-arenas",
+        default="2",
+        help="MALLOC_ARENA_MAX for the server, as start.sh sets it ('' = glibc's default, 8 per core)",
+    )
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -118,6 +123,8 @@ def main() -> int:
             "YOLOLAB_SESSION_GRACE": str(args.grace),
             "YOLOLAB_JANITOR_SECONDS": "5",
         }
+        if args.malloc_arenas:
+            env["MALLOC_ARENA_MAX"] = args.malloc_arenas
         options = ["--server.disconnectedSessionTTL", str(int(args.grace))]
         rows = []
         with app_server(args.model, args.calib, Path(tmp) / "cache", env=env, options=options) as server:
@@ -144,6 +151,7 @@ def main() -> int:
         "bar_mb": BAR_MB,
         "passes": last - fifth <= BAR_MB,
         "grace_s": args.grace,
+        "malloc_arena_max": args.malloc_arenas or "glibc default",
         "accuracy_images": args.images,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

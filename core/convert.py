@@ -254,6 +254,35 @@ def _float_tail(model: object, keep_head_convs: bool) -> list[str]:
     return tail
 
 
+def _opset19_folded(src: Path, tmp: Path) -> Path:
+    """``src`` with its constants folded and at opset 19, the first whose Q/DQ take FP16 scales."""
+    import onnx
+    import onnxslim
+    from onnx import version_converter
+
+    out = tmp / "opset19.onnx"
+    onnx.save(version_converter.convert_version(onnxslim.slim(onnx.load(str(src))), 19), str(out))
+    return out
+
+
+def _qdq_to_fp16(src: Path, dst: Path) -> None:
+    """The TensorRT flavour's float parts in FP16: Q/DQ scales, SiLU, Concat, Add, Resize, stem and head.
+
+    Under TensorRT's strong typing every layer runs the type its tensors carry: left in FP32, the layers
+    between the INT8 convolutions would run in FP32/TF32 and INT8 could lose to FP16. Inputs and outputs
+    stay FP32; no FP16 arithmetic feeds a shape input (checked).
+    """
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from .onnx_file import fp16_shape_inputs
+
+    half = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    if offenders := fp16_shape_inputs(half):
+        raise ConversionError(f"INT8 (trt flavour): FP16 arithmetic feeds shape inputs ({', '.join(offenders[:5])})")
+    onnx.save(half, str(dst))
+
+
 class _ImageReader:
     """Feeds letterboxed calibration images, exactly as inference preprocesses them."""
 
@@ -314,17 +343,26 @@ def quantize_int8(
         extra["CalibPercentile"] = options.percentile
     if options.moving_average and options.method is CalibrationMethod.MINMAX:
         extra["CalibMovingAverage"] = True
-    if options.flavour is Int8Flavour.TRT:
+    trt = options.flavour is Int8Flavour.TRT
+    if trt:
+        # TensorRT's Q/DQ placement: quantize the inputs of weighted layers (activation and weights of each
+        # Conv), not every Conv output; the graph around them runs in FP16 (below), not FP32.
         act_type, op_types = QuantType.QInt8, ["Conv"]
-        extra.update(ActivationSymmetric=True, WeightSymmetric=True, QuantizeBias=False)
+        extra.update(
+            ActivationSymmetric=True,
+            WeightSymmetric=True,
+            QuantizeBias=False,
+            OpTypesToExcludeOutputQuantization=["Conv"],
+        )
     else:
         act_type, op_types = QuantType.QUInt8, None
 
     progress(0.02, "preparing the graph for quantization")
     with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
         prepared = Path(tmp) / "prepared.onnx"
+        quantized = Path(tmp) / "quantized.onnx" if trt else dst
         try:
-            quant_pre_process(str(src), str(prepared))
+            quant_pre_process(str(_opset19_folded(src, Path(tmp)) if trt else src), str(prepared))
         except Exception as exc:
             raise ConversionError(f"INT8 preparation of {src.name} failed: {exc}") from exc
         import onnx
@@ -339,7 +377,7 @@ def quantize_int8(
         try:
             quantize_static(
                 str(prepared),
-                str(dst),
+                str(quantized),
                 reader,
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=op_types,
@@ -353,6 +391,9 @@ def quantize_int8(
             )
         except Exception as exc:
             raise ConversionError(f"INT8 quantization of {src.name} failed: {exc}") from exc
+        if trt:
+            progress(0.9, "FP16 between the Q/DQ pairs")
+            _qdq_to_fp16(quantized, dst)
     progress(0.95, "writing the INT8 model")
     meta = _metadata(src)
     meta.update(precision="int8", int8_flavour=options.flavour.value, calibration=options.method.value)

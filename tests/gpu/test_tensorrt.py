@@ -700,3 +700,46 @@ def test_build_progress_from_tensorrts_threads_reaches_the_caller_on_the_callers
 
     with pytest.raises(RuntimeError, match="out of device memory"):
         run_reporting(broken, BuildPhases(), lambda f, t: None)
+
+
+def test_the_trt_int8_file_is_int8_convolutions_in_an_fp16_graph(trt_int8_store, bus_image):
+    """What strong typing will run: Q/DQ with FP16 scales and int8 zero-points of 0 on the inputs of the
+    convolutions only (activation and weights, never a Conv's output), FP16 between them, FP32 at the
+    edges, and no FP16 arithmetic feeding a shape. Run here on ONNX Runtime's CPU, it finds the bus."""
+    import onnx
+
+    from core.onnx_file import fp16_shape_inputs
+    from core.processing import PostParams
+
+    path = trt_int8_store.artefact(Artefact.ONNX_INT8_TRT)
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    producers = {out: node for node in graph.node for out in node.output}
+    quantize = [n for n in graph.node if n.op_type == "QuantizeLinear"]
+    dequantize = [n for n in graph.node if n.op_type == "DequantizeLinear"]
+    assert quantize and dequantize and max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 19
+    f16, i8 = onnx.TensorProto.FLOAT16, onnx.TensorProto.INT8
+    for n in quantize + dequantize:
+        assert inits[n.input[1]].data_type == f16, n.name  # FP16 scales
+        zero = inits[n.input[2]]
+        assert zero.data_type == i8 and not onnx.numpy_helper.to_array(zero).any(), n.name  # symmetric
+    for dq in dequantize:  # every DQ is there for a convolution (an activation it shares may feed an Add too)
+        assert "Conv" in {c.op_type for c in consumers[dq.output[0]]}, dq.name
+    for q in quantize:  # and no Conv output is quantized as such
+        assert producers.get(q.input[0]) is None or producers[q.input[0]].op_type != "Conv", q.name
+    assert sum(i.data_type == f16 for i in graph.initializer if i.name not in {n.input[1] for n in quantize}) > 0
+    assert all(t.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for t in [*graph.input, *graph.output])
+    assert fp16_shape_inputs(model) == []
+
+    from core.detector import Detector
+
+    backend = create_backend(Runtime.ORT)  # the same file on ONNX Runtime's CPU
+    backend.load(path, Precision.INT8)
+    found = Detector(Variant(Runtime.ORT, Precision.INT8), backend, trt_int8_store.info(), trt_int8_store.input_hw)
+    names = sorted(found.detect(bus_image, PostParams()).detections.class_names)
+    assert names.count("person") >= 3 and "bus" in names
