@@ -60,6 +60,17 @@ def _go(page, title: str) -> None:
     _idle(page)
 
 
+def _run(page, button: str, until: str, setting: tuple[str, str] | None = None) -> None:
+    """Set one number input (label, value), press ``button`` and wait for ``until`` and the page to settle."""
+    if setting is not None:
+        page.get_by_label(setting[0]).fill(setting[1])
+        page.get_by_label(setting[0]).press("Enter")
+        _idle(page)
+    page.get_by_role("button", name=button).click()
+    page.get_by_text(until).first.wait_for(timeout=600_000)
+    _idle(page)
+
+
 def walk(browser, url: str, picture: Path) -> float:
     """One session through every page; returns its seconds."""
     t0 = time.perf_counter()
@@ -73,23 +84,11 @@ def walk(browser, url: str, picture: Path) -> float:
         page.get_by_text("Showing the sample images").wait_for(state="detached", timeout=120_000)
         _idle(page)
         _go(page, "Benchmark")
-        page.get_by_label("Timed runs").fill("20")
-        page.get_by_label("Timed runs").press("Enter")
-        _idle(page)
-        page.get_by_role("button", name="Run benchmark").click()
-        page.get_by_text("Decision").first.wait_for(timeout=600_000)
-        _idle(page)
+        _run(page, "Run benchmark", "Decision", ("Timed runs", "20"))
         _go(page, "Accuracy")
-        page.get_by_role("button", name="Evaluate").click()
-        page.get_by_text("Decision").first.wait_for(timeout=600_000)
-        _idle(page)
+        _run(page, "Evaluate", "Decision")
         _go(page, "Compare video")
-        page.get_by_label("Frames to process (0 = all)").fill("20")
-        page.get_by_label("Frames to process (0 = all)").press("Enter")
-        _idle(page)
-        page.get_by_role("button", name="Start").click()
-        page.get_by_text("Made with").first.wait_for(timeout=600_000)
-        _idle(page)
+        _run(page, "Start", "Made with", ("Frames to process (0 = all)", "20"))
         _go(page, "Report")
         if "Traceback" in page.content():
             raise SystemExit("a page showed a traceback")

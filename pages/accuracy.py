@@ -85,14 +85,7 @@ st.caption(f"Dataset: {dataset.inventory.summary()}")
 
 # A run draws the previous results first, marked stale with their downloads off, and evaluates at the
 # end of the script (progress shown above them); then the page is drawn again with the new results.
-running = st.button("Evaluate", type="primary")
-progress_box = st.container()
-if "acc:results" not in st.session_state:
-    if not running:
-        st.info("Press **Evaluate**.")
-        st.stop()
-elif running:
-    st.warning("Below: the previous run's results, until this run has finished (their downloads are off meanwhile).")
+running, progress_box = widgets.run_button("Evaluate", "acc:results", "Press **Evaluate**.")
 
 
 def measure(variants=tuple(variants), batch=int(batch), root=root):

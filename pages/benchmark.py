@@ -65,14 +65,11 @@ except InputError as exc:
 
 # A run draws the previous results first, marked stale with their downloads off, and measures at the
 # end of the script (progress shown above them); then the page is drawn again with the new results.
-running = st.button("Run benchmark", type="primary")
-progress_box = st.container()
-if "bench:results" not in st.session_state:
-    if not running:
-        st.info("Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).")
-        st.stop()
-elif running:
-    st.warning("Below: the previous run's results, until this run has finished (their downloads are off meanwhile).")
+running, progress_box = widgets.run_button(
+    "Run benchmark",
+    "bench:results",
+    "Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).",
+)
 
 
 def measure(variants=tuple(variants), threads=int(threads), batch=int(batch), runs=(int(warmup), int(iterations))):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from .base import Availability
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,9 @@ def probe_gpu(device_id: int = 0) -> GpuInfo:
     cuda.cuDeviceGetAttribute(ctypes.byref(major), _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev)
     cuda.cuDeviceGetAttribute(ctypes.byref(minor), _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev)
     return GpuInfo(True, "", name.value.decode(errors="replace"), f"{major.value}.{minor.value}", count.value)
+
+
+def gpu_then(check: Callable[[], Availability]) -> Availability:
+    """A GPU runtime's availability: the GPU's reason first (no driver, no device), then ``check``'s."""
+    gpu = probe_gpu()
+    return check() if gpu.ok else Availability(False, gpu.reason)

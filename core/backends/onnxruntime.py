@@ -19,7 +19,7 @@ from ..head import cut_at_head, head_from_model
 from ..progress import Progress
 from ..variants import Precision, Runtime
 from .base import Availability, Backend, BackendOptions
-from .gpu import probe_gpu
+from .gpu import gpu_then
 
 if TYPE_CHECKING:  # annotations only: both are imported when a model loads
     import onnx
@@ -290,10 +290,7 @@ class OrtCudaBackend(_OrtBackend):
 
     @classmethod
     def available(cls) -> Availability:
-        gpu = probe_gpu()
-        if not gpu.ok:
-            return Availability(False, gpu.reason)
-        return cls._provider_present()
+        return gpu_then(cls._provider_present)
 
     def _provider_options(self, precision: Precision) -> dict[str, Any]:
         return {"device_id": self.options.device_id, "cudnn_conv_algo_search": "HEURISTIC"}
@@ -338,14 +335,14 @@ class OrtTensorrtBackend(_OrtBackend):
 
     @classmethod
     def available(cls) -> Availability:
-        gpu = probe_gpu()
-        if not gpu.ok:
-            return Availability(False, gpu.reason)
-        present = cls._provider_present()
-        if not present:
-            return present
-        reason = ort_tensorrt_reason(cls.NVINFER_MAJOR)
-        return Availability(not reason, reason)
+        def provider_and_library() -> Availability:
+            present = cls._provider_present()
+            if not present:
+                return present
+            reason = ort_tensorrt_reason(cls.NVINFER_MAJOR)
+            return Availability(not reason, reason)
+
+        return gpu_then(provider_and_library)
 
     def _provider_options(self, precision: Precision) -> dict[str, Any]:
         opts: dict[str, Any] = {

@@ -19,7 +19,7 @@ from ..errors import RuntimeUnavailableError
 from ..progress import Progress
 from ..variants import Precision, Runtime
 from .base import Availability, Backend, BackendOptions
-from .gpu import probe_gpu
+from .gpu import gpu_then
 from .onnxruntime import physical_cores
 
 if TYPE_CHECKING:
@@ -121,9 +121,10 @@ class TorchCudaBackend(_TorchBackend):
 
     @classmethod
     def available(cls) -> Availability:
-        gpu = probe_gpu()
-        if not gpu.ok:
-            return Availability(False, gpu.reason)
+        return gpu_then(cls._torch_sees_the_gpu)
+
+    @staticmethod
+    def _torch_sees_the_gpu() -> Availability:
         present = _torch_present()
         if not present:
             return present

@@ -108,7 +108,7 @@ def _pretend_gpu_present(monkeypatch):
     for module in (
         "core.backends.tensorrt.availability",
         "core.backends.tensorrt.backend",
-        "core.backends.onnxruntime",
+        "core.backends.gpu",  # gpu_then, which the ONNX Runtime and PyTorch GPU backends ask
     ):
         monkeypatch.setattr(f"{module}.probe_gpu", lambda device_id=0: FAKE_GPU)
 
