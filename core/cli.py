@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", choices=[x.value for x in Precision], required=True)
     p.add_argument("--flavour", choices=[f.value for f in Int8Flavour], default=Int8Flavour.CPU.value)
 
+    p = sub.add_parser("drift", help="where an INT8 file's activations drift from FP32's, per tensor and block")
+    _model_args(p)
+    p.add_argument("--variant", default="ort:int8", help="the quantized variant whose file is examined")
+    p.add_argument("--images", type=int, default=16, help="images of --calib to run (default 16)")
+    p.add_argument("--top", type=int, default=10, help="tensors to list, lowest SQNR first")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("video", help="side-by-side annotated H.264 video and per-frame latency")
     p.add_argument("video", type=Path)
     _model_args(p)
@@ -383,6 +390,45 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if images.errors else 0
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    from .convert import list_images
+    from .images import load_image
+    from .precision import layer_drift
+    from .processing import preprocess
+
+    variant = Variant.parse(args.variant)
+    if variant.spec.artefact.int8_flavour is None:
+        raise InputError(f"{variant} is not quantized: drift compares an INT8 file with FP32 (e.g. ort:int8)")
+    if args.images < 1:
+        raise InputError(f"--images must be at least 1, got {args.images}")
+    store = _store(args)
+    with TqdmProgress("prepare") as bar:
+        quantized = store.artefact(variant.spec.artefact, bar)  # says what is missing (calibration images)
+    fp32 = store.fp32()
+    files = list_images(Path(store.calib_dir))[: args.images]  # type: ignore[arg-type]
+    inputs = [preprocess(load_image(f), store.input_hw)[0] for f in files]
+    with TqdmProgress("drift") as bar:
+        report = layer_drift(fp32, quantized, inputs, bar)
+    if args.json:
+        out = {
+            "model": store.source.name,
+            "variant": str(variant),
+            "file": quantized.name,
+            "images": report.images,
+            "images_from": str(store.calib_dir),
+            "blocks": [vars(b) for b in report.blocks],
+            "tensors": [vars(t) for t in report.tensors],
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{variant} ({quantized.name}) vs FP32 on {report.images} images of {store.calib_dir}")
+    print(report.table().to_text())
+    print(f"\nlowest {min(args.top, len(report.tensors))} tensors:")
+    for t in report.tensors[: args.top]:
+        print(f"  {t.sqnr_db:6.1f} dB  {t.tensor}")
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     artefact = Artefact.of(Precision(args.to), Int8Flavour(args.flavour))
     store = _store(args)
@@ -447,6 +493,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "compare": cmd_compare,
     "convert": cmd_convert,
+    "drift": cmd_drift,
     "report": cmd_report,
     "video": cmd_video,
     "doctor": cmd_doctor,

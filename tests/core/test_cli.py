@@ -112,3 +112,16 @@ def test_compare_times_at_least_five_runs_by_default():
 
     args = build_parser().parse_args(["compare", "a.jpg", "--model", "yolov5n"])
     assert args.runs >= 5 and args.warmup >= 1 and args.reference == "ort:fp32"
+
+
+def test_drift_json_ranks_blocks_and_refuses_a_float_variant(yolov5n_pt, calib_dir, session_cache):
+    p = run("drift", "--model", str(yolov5n_pt), "--calib", str(calib_dir), "--images", "1", "--json",
+            cache=session_cache)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["variant"] == "ort:int8" and out["images"] == 1 and out["images_from"] == str(calib_dir)
+    worst = [b["worst_db"] for b in out["blocks"]]
+    assert worst == sorted(worst) and {b["block"] for b in out["blocks"]} >= {"model.2", "model.9", "model.23"}
+    p = run("drift", "--model", str(yolov5n_pt), "--variant", "ort:fp16", "--calib", str(calib_dir),
+            cache=session_cache)  # fmt: skip
+    assert p.returncode != 0 and "is not quantized" in p.stderr
