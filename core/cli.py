@@ -1,4 +1,5 @@
-"""The command-line interface: ``detect | compare | bench | eval | video | report | convert | doctor``.
+"""The command-line interface: ``detect | compare | bench | eval | video | report | convert | drift | explore |
+recipes | doctor``.
 
 Results go to stdout (a table, or JSON with ``--json``); progress bars and errors go to stderr.
 Errors exit non-zero with one line; ``--debug`` shows the traceback.
@@ -107,8 +108,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="build an artefact and print its path")
     _model_args(p)
-    p.add_argument("--to", choices=[x.value for x in Precision], required=True)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--to", choices=[x.value for x in Precision])
+    what.add_argument("--variant", help="the file this variant runs from, e.g. ort:int8@NAME (a saved recipe)")
     p.add_argument("--flavour", choices=[f.value for f in Int8Flavour], default=Int8Flavour.CPU.value)
+
+    p = sub.add_parser("explore", help="precision explorer: INT8 drift, per-block sensitivity, a searched recipe")
+    _model_args(p)
+    p.add_argument("--data", type=Path, required=True, help="labelled folder (images/ + labels/), split search/report")
+    flavours = "cpu: what ort:int8 runs (searched for speed and accuracy); trt: TensorRT's (for accuracy)"
+    p.add_argument("--flavour", choices=[f.value for f in Int8Flavour], default=Int8Flavour.CPU.value, help=flavours)
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--target-drop", type=float, help="lose at most this many mAP50-95 points (default 0.5)")
+    target.add_argument("--target-speedup", type=float, help="at least this speed-up over FP32, then best accuracy")
+    p.add_argument("--search-split", type=float, default=0.5, help="share of --data the search sees (default 0.5)")
+    p.add_argument("--images", type=int, default=16, help="calibration images for the drift (default 16)")
+    p.add_argument("--blocks", type=int, default=None, help="sensitivity over the K lowest-SQNR blocks (default all)")
+    p.add_argument("--max-images", type=int, default=None, help="use at most this many labelled images")
+    p.add_argument("--name", help="save the chosen recipe under this name (default auto-<flavour>-<target>)")
+    p.add_argument("--no-save", action="store_true", help="do not save the chosen recipe")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("recipes", help="the model's saved INT8 recipes (run them as ort:int8@NAME)")
+    _model_args(p, default="yolov5n")
+    p.add_argument("--delete", metavar="NAME", help="delete this recipe (its built file stays cached)")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("drift", help="where an INT8 file's activations drift from FP32's, per tensor and block")
     _model_args(p)
@@ -403,7 +427,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         raise InputError(f"--images must be at least 1, got {args.images}")
     store = _store(args)
     with TqdmProgress("prepare") as bar:
-        quantized = store.artefact(variant.spec.artefact, bar)  # says what is missing (calibration images)
+        quantized = store.variant_artefact(variant, bar)  # says what is missing (calibration images)
     fp32 = store.fp32()
     files = list_images(Path(store.calib_dir))[: args.images]  # type: ignore[arg-type]
     inputs = [preprocess(load_image(f), store.input_hw)[0] for f in files]
@@ -430,11 +454,74 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    artefact = Artefact.of(Precision(args.to), Int8Flavour(args.flavour))
     store = _store(args)
-    with TqdmProgress(f"convert to {artefact.value}") as bar:
-        path = store.artefact(artefact, bar)
+    if args.variant:
+        variant = Variant.parse(args.variant)
+        with TqdmProgress(f"build {variant}") as bar:
+            path = store.variant_artefact(variant, bar)
+    else:
+        artefact = Artefact.of(Precision(args.to), Int8Flavour(args.flavour))
+        with TqdmProgress(f"convert to {artefact.value}") as bar:
+            path = store.artefact(artefact, bar)
     print(path)
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from .accuracy import load_dataset
+    from .precision.explore import ExploreSettings, explore, explore_text, save_best
+    from .variants import check_recipe_name
+
+    settings = ExploreSettings(
+        flavour=Int8Flavour(args.flavour),
+        target_drop=args.target_drop,
+        target_speedup=args.target_speedup,
+        search_split=args.search_split,
+        drift_images=args.images,
+        blocks=args.blocks,
+        max_images=args.max_images,
+    )
+    if args.name:
+        check_recipe_name(args.name)
+    store = _store(args)
+    if store.calib_dir is None:
+        raise InputError("explore needs --calib DIR (calibration images; never the evaluation set)")
+    if args.name and args.name in store.recipes.names():
+        raise InputError(f"a recipe named {args.name!r} exists already (python -m core recipes --delete {args.name})")
+    dataset = load_dataset(args.data)
+    with TqdmProgress("explore") as bar:
+        result = explore(store, dataset, settings, bar)
+    if result.best is not None and not args.no_save:
+        recipe = save_best(store, result, args.name)
+        print(f"saved recipe {recipe.name!r}: run it as {result.best.variant}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(explore_text(result))
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from .precision.recipes import recipe_rows
+
+    store = _store(args)
+    book = store.recipes
+    if args.delete:
+        book.delete(args.delete)
+        print(f"deleted recipe {args.delete!r} of {store.source.name}", file=sys.stderr)
+    rows = recipe_rows(store)
+    if args.json:
+        print(json.dumps({"model": store.source.name, "recipes": rows}, indent=2))
+        return 0
+    if not rows:
+        print(f"{store.source.name}: no saved INT8 recipes (`python -m core explore` or the explorer page saves them)")
+        return 0
+    print(f"{store.source.name}: {len(rows)} INT8 recipe(s) in {book.folder}")
+    for r in rows:
+        built = "built" if r["built"] else "not built yet"
+        print(f"  {r['variant']:<28} {r['describe']}  ({built})")
+        if r["note"]:
+            print(f"  {'':<28} {r['note']}")
     return 0
 
 
@@ -494,6 +581,8 @@ COMMANDS = {
     "compare": cmd_compare,
     "convert": cmd_convert,
     "drift": cmd_drift,
+    "explore": cmd_explore,
+    "recipes": cmd_recipes,
     "report": cmd_report,
     "video": cmd_video,
     "doctor": cmd_doctor,

@@ -3,6 +3,8 @@ pipeline stage. A variant's colour comes from its row in the variant table, neve
 
 from __future__ import annotations
 
+import hashlib
+
 from .variants import VARIANTS, Variant
 
 # Distinct on a projector and for the common colour-vision deficiencies; no green / red / amber, which the
@@ -24,13 +26,19 @@ _VARIANT_PALETTE = (
     "#9c9ede",  # lavender
 )
 VARIANT_COLOURS: dict[str, str] = {str(v): _VARIANT_PALETTE[i % len(_VARIANT_PALETTE)] for i, v in enumerate(VARIANTS)}
+# Saved INT8 recipes (ort:int8@NAME): one of these, by the name's hash, so a recipe keeps its colour everywhere.
+_RECIPE_PALETTE = ("#6b6ecf", "#e7969c", "#843c39", "#de9ed6", "#8ca252", "#3182bd")
 OTHER = "#4b5563"  # a name that is not a variant (e.g. a peer runtime in a bench script)
 
 STAGE_COLOURS = {"preprocess": "#94a3b8", "inference": "#2563eb", "postprocess": "#f59e0b"}
 
 
 def variant_colour(variant: Variant | str) -> str:
-    return VARIANT_COLOURS.get(str(variant), OTHER)
+    name = str(variant)
+    if "@" in name and name.partition("@")[0] in VARIANT_COLOURS:
+        digest = hashlib.sha256(name.encode()).digest()
+        return _RECIPE_PALETTE[digest[0] % len(_RECIPE_PALETTE)]
+    return VARIANT_COLOURS.get(name, OTHER)
 
 
 def colour_map(variants: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -5,9 +5,11 @@ They know nothing about caching; :mod:`core.store` composes them into cached art
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -188,6 +190,11 @@ class Int8Options:
     moving_average: bool = True
     float_nodes: tuple[str, ...] = ()  # node-name prefixes kept in float, e.g. "/model.9/" (SPPF)
     quantize_silu: bool = True  # False: SiLU (Sigmoid, Mul) stays float between DQ and Q
+    per_channel: bool = True  # one weight scale per output channel (False: one per tensor)
+
+    def calibration_key(self) -> tuple[object, ...]:
+        """What the activation ranges depend on: candidates that share it share one calibration run."""
+        return (self.flavour.value, self.method.value, self.max_images, self.percentile, self.moving_average)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -318,8 +325,14 @@ def quantize_int8(
     options: Int8Options,
     input_hw: tuple[int, int],
     progress: Progress = no_progress,
+    ranges: Path | None = None,
 ) -> None:
-    """FP32 ONNX -> static INT8 Q/DQ ONNX, calibrated on ``calib_images``."""
+    """FP32 ONNX -> static INT8 Q/DQ ONNX, calibrated on ``calib_images``.
+
+    ``ranges``: where the activation ranges of this calibration setting are kept (onnxruntime's calibration
+    cache). When the file exists no image is run: what a search over exclusion sets relies on. The caller
+    names the file by everything ranges depend on (:meth:`Int8Options.calibration_key`, the images, the model).
+    """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization import CalibrationMethod as OrtMethod
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -374,23 +387,34 @@ def quantize_int8(
         exclude += [n.name for n in graph.graph.node if n.name.startswith(tuple(options.float_nodes))]
         if not options.quantize_silu:
             exclude += _silu_nodes(graph)
+        cache = ranges if ranges is not None and ranges.is_file() else None
+        fresh = Path(tmp) / "ranges.json" if ranges is not None and cache is None else None
+        if cache is not None:
+            progress(0.5, f"reusing the calibration ranges in {ranges.name}")  # type: ignore[union-attr]
+        # its calibrators print progress: stdout is kept for results (the CLI's --json)
         try:
-            quantize_static(
-                str(prepared),
-                str(quantized),
-                reader,
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=op_types,
-                per_channel=True,
-                reduce_range=options.reduce_range and options.flavour is Int8Flavour.CPU,
-                activation_type=act_type,
-                weight_type=QuantType.QInt8,
-                nodes_to_exclude=exclude,
-                calibrate_method=method,
-                extra_options=extra,
-            )
+            with contextlib.redirect_stdout(sys.stderr):
+                quantize_static(
+                    str(prepared),
+                    str(quantized),
+                    reader,
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=op_types,
+                    per_channel=options.per_channel,
+                    reduce_range=options.reduce_range and options.flavour is Int8Flavour.CPU,
+                    activation_type=act_type,
+                    weight_type=QuantType.QInt8,
+                    nodes_to_exclude=exclude,
+                    calibrate_method=method,
+                    extra_options=extra,
+                    calibration_cache_path=cache or fresh,
+                )
         except Exception as exc:
             raise ConversionError(f"INT8 quantization of {src.name} failed: {exc}") from exc
+        if fresh is not None and fresh.is_file() and ranges is not None:
+            ranges.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(fresh, ranges.with_suffix(".part"))
+            os.replace(ranges.with_suffix(".part"), ranges)  # whole or absent, never half written
         if trt:
             progress(0.9, "FP16 between the Q/DQ pairs")
             _qdq_to_fp16(quantized, dst)

@@ -14,6 +14,7 @@ from .config import DEFAULT_IMGSZ, cache_dir
 from .detector import Detector
 from .errors import InputError, RuntimeUnavailableError
 from .onnx_file import ModelInfo, inspect_onnx
+from .precision.recipes import RecipeBook
 from .progress import Progress, no_progress, scaled
 from .sources import ModelSource, SourceKind
 from .variants import Artefact, Int8Flavour, Variant
@@ -51,7 +52,7 @@ class ModelStore:
     def __post_init__(self) -> None:
         self.cache_root = Path(self.cache_root)
         self._info: ModelInfo | None = None
-        self._calib_memo: tuple[tuple[tuple[str, int, int], ...], str] | None = None
+        self._calib_memo: dict[tuple[tuple[str, int, int], ...], str] = {}
         if self.imgsz is not None and (self.imgsz < 32 or self.imgsz % 32):
             raise InputError(f"image size must be a positive multiple of 32, got {self.imgsz}")
 
@@ -91,36 +92,78 @@ class ModelStore:
     def missing_input(self, variant: Variant) -> str:
         """What this store lacks to build ``variant`` ("" when nothing): the one place that says INT8 needs
         calibration images. Callers add how their user gives them (a CLI flag, a page's setting)."""
+        if variant.recipe:
+            try:
+                self.int8_plan(variant)
+            except InputError as exc:
+                return str(exc)
+            return ""
         if variant.spec.artefact.int8_flavour is not None and self.calib_dir is None:
             return NEEDS_CALIBRATION
         if variant.spec.artefact is Artefact.CHECKPOINT and self.source.kind is not SourceKind.LEGACY_PT:
             return NO_BASELINE
         return ""
 
-    def _calib_files(self) -> list[Path]:
-        if self.calib_dir is None:
+    @property
+    def recipes(self) -> RecipeBook:
+        return RecipeBook(self.directory / "recipes")
+
+    def int8_plan(self, variant: Variant) -> tuple[convert.Int8Options, Path | None]:
+        """The INT8 settings and calibration folder ``variant``'s file is built with: its recipe's, or the
+        store's own (the default recipe, or what --calib-method / --calib-images asked for)."""
+        flavour = variant.spec.artefact.int8_flavour
+        if flavour is None:
+            raise InputError(f"{variant} is not an INT8 variant")
+        if not variant.recipe:
+            return replace(self.int8, flavour=flavour), self.calib_dir
+        recipe = self.recipes.get(variant.recipe)
+        if recipe.flavour is not flavour:
+            runs = "ort:int8" if recipe.flavour is Int8Flavour.CPU else "trt:int8 or ort-trt:int8"
+            raise InputError(
+                f"recipe {recipe.name!r} makes a {recipe.flavour.value}-flavour INT8 file; {variant.base} runs the "
+                f"{flavour.value} flavour (use it as {runs}@{recipe.name})"
+            )
+        folder = Path(recipe.calib_dir)
+        if not folder.is_dir():
+            raise InputError(f"recipe {recipe.name!r} was calibrated on {folder}, which no longer exists")
+        return recipe.options, folder
+
+    def _calib_files(self, options: convert.Int8Options | None = None, folder: Path | None = None) -> list[Path]:
+        options = options or self.int8
+        folder = folder if folder is not None else self.calib_dir
+        if folder is None:
             raise InputError(
                 f"{NEEDS_CALIBRATION}: pass --calib DIR (a folder of images, e.g. a few hundred "
                 "from your training set; never the evaluation set)"
             )
-        return convert.list_images(Path(self.calib_dir))[: self.int8.max_images]
+        return convert.list_images(Path(folder))[: options.max_images]
 
     def _calib_digest(self, files: list[Path]) -> str:
         """The calibration set's content hash, recomputed only when a file's size or mtime changes: pages
         name the INT8 artefact on every rerun, and hashing a few hundred images each time shows."""
         stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-        if self._calib_memo is None or self._calib_memo[0] != stamp:
-            digest = hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()
-            self._calib_memo = (stamp, digest)
-        return self._calib_memo[1]
+        memo = self._calib_memo
+        if stamp not in memo:
+            memo[stamp] = hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()
+        return memo[stamp]
 
-    def _int8_key(self, flavour: Int8Flavour) -> str:
-        files = self._calib_files()
-        calib = self._calib_digest(files)
-        opts = asdict(self.int8) | {"flavour": flavour.value}
+    def _int8_key(self, options: convert.Int8Options, folder: Path | None) -> str:
+        calib = self._calib_digest(self._calib_files(options, folder))
+        opts = asdict(options) | {"flavour": options.flavour.value}
+        if opts["per_channel"]:  # the field's default: keys of files built before it existed stay valid
+            del opts["per_channel"]
         return sha256_text(CONVERTER_VERSION, sorted(opts.items()), calib)[:12]
 
-    def path_for(self, artefact: Artefact) -> Path:
+    def ranges_path(self, options: convert.Int8Options, folder: Path | None = None) -> Path:
+        """Where the activation ranges of ``options``' calibration setting are cached for this model."""
+        calib = self._calib_digest(self._calib_files(options, folder))
+        key = sha256_text(CONVERTER_VERSION, options.calibration_key(), calib, self.input_size)[:16]
+        return self.directory / "calibration" / f"ranges-{options.flavour.value}-{options.method.value}-{key}.json"
+
+    def path_for(
+        self, artefact: Artefact, int8: convert.Int8Options | None = None, calib_dir: Path | None = None
+    ) -> Path:
+        """``int8``/``calib_dir``: an INT8 file built with these settings (default: the store's)."""
         size = self.input_size
         if artefact is Artefact.CHECKPOINT:
             if self.source.kind is not SourceKind.LEGACY_PT:
@@ -134,7 +177,24 @@ class ModelStore:
             return self.directory / f"fp16-{size}-v{CONVERTER_VERSION}.onnx"
         flavour = artefact.int8_flavour
         assert flavour is not None
-        return self.directory / f"int8-{flavour.value}-{self.int8.method.value}-{size}-{self._int8_key(flavour)}.onnx"
+        options = replace(int8 or self.int8, flavour=flavour)
+        folder = calib_dir if int8 is not None else self.calib_dir
+        key = self._int8_key(options, folder)
+        return self.directory / f"int8-{flavour.value}-{options.method.value}-{size}-{key}.onnx"
+
+    def variant_path(self, variant: Variant) -> Path:
+        """The file ``variant`` runs from (its recipe's INT8 file for ``…:int8@NAME``)."""
+        if variant.spec.artefact.int8_flavour is None:
+            return self.path_for(variant.spec.artefact)
+        options, folder = self.int8_plan(variant)
+        return self.path_for(variant.spec.artefact, options, folder)
+
+    def variant_artefact(self, variant: Variant, progress: Progress = no_progress) -> Path:
+        """``variant``'s file, built if missing (a recipe's INT8 file with that recipe's settings)."""
+        if variant.spec.artefact.int8_flavour is None:
+            return self.artefact(variant.spec.artefact, progress)
+        options, folder = self.int8_plan(variant)
+        return self.artefact(variant.spec.artefact, progress, options, folder)
 
     # -- building --------------------------------------------------------------------------
 
@@ -154,13 +214,20 @@ class ModelStore:
         progress(1.0, "FP32 ONNX ready")
         return target
 
-    def artefact(self, artefact: Artefact, progress: Progress = no_progress) -> Path:
-        """The file for ``artefact``, built (with its inputs) if missing or damaged."""
+    def artefact(
+        self,
+        artefact: Artefact,
+        progress: Progress = no_progress,
+        int8: convert.Int8Options | None = None,
+        calib_dir: Path | None = None,
+    ) -> Path:
+        """The file for ``artefact``, built (with its inputs) if missing or damaged; INT8 with ``int8`` and
+        ``calib_dir`` when given (a recipe, a search candidate), else the store's settings."""
         if artefact is Artefact.ONNX_FP32:
             return self.fp32(progress)
         if artefact is Artefact.CHECKPOINT:  # the user's file itself: nothing to build
             return self.path_for(artefact)
-        target = self.path_for(artefact)  # first: INT8 without calibration images fails before any work
+        target = self.path_for(artefact, int8, calib_dir)  # first: INT8 without calibration fails before any work
         fp32 = self.fp32(scaled(progress, 0.0, 0.1))
         step = scaled(progress, 0.1, 1.0)  # the conversion itself: 10..100 %
         meta: dict[str, object] = {"from": str(fp32), "from_sha256": sha256_file(fp32)}
@@ -173,12 +240,14 @@ class ModelStore:
         else:
             flavour = artefact.int8_flavour
             assert flavour is not None
-            files = self._calib_files()
-            options = convert.Int8Options(**(asdict(self.int8) | {"flavour": flavour}))
+            options = replace(int8 or self.int8, flavour=flavour)
+            folder = calib_dir if int8 is not None else self.calib_dir
+            files = self._calib_files(options, folder)
+            ranges = self.ranges_path(options, folder)
             meta.update(calibration=[*[f.name for f in files][:5], "..."], options=asdict(options))
 
             def build(tmp: Path) -> None:
-                convert.quantize_int8(fp32, tmp, files, options, self.input_hw, step)
+                convert.quantize_int8(fp32, tmp, files, options, self.input_hw, step, ranges=ranges)
 
         cached_build(target, build, meta)
         progress(1.0, f"{artefact.value} ready")
@@ -201,18 +270,31 @@ class ModelStore:
         return out
 
     def clear(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """Delete every built file; the saved recipes (the user's work, a few hundred bytes each) stay."""
+        if self.directory.is_dir():
+            for child in self.directory.iterdir():
+                if child.name == "recipes":
+                    continue
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
         self._info = None
 
     # -- running ---------------------------------------------------------------------------
 
     def open_detector(
-        self, variant: Variant, options: BackendOptions | None = None, progress: Progress = no_progress
+        self,
+        variant: Variant,
+        options: BackendOptions | None = None,
+        progress: Progress = no_progress,
+        path: Path | None = None,
     ) -> Detector:
+        """``path``: run this file as ``variant`` (a search candidate's INT8 file) instead of the variant's own."""
         status = availability(variant.runtime)
         if not status:
             raise RuntimeUnavailableError(f"{variant} cannot run here: {status.reason}")
-        path = self.artefact(variant.spec.artefact, lambda f, m: progress(0.8 * f, m))
+        path = path or self.variant_artefact(variant, lambda f, m: progress(0.8 * f, m))
         info = self.info()
         opts = options or BackendOptions()
         if opts.cache_dir is None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .errors import InputError
@@ -70,31 +71,59 @@ class Artefact(StrEnum):
         return next(a for a in cls if a.precision is precision and a.int8_flavour in (None, flavour))
 
 
+RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
+RECIPE_NAME_RULE = "1-40 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def check_recipe_name(name: str) -> str:
+    if not RECIPE_NAME.match(name):
+        raise InputError(f"recipe name {name!r} is not valid: {RECIPE_NAME_RULE}")
+    return name
+
+
 @dataclass(frozen=True)
 class Variant:
+    """A row of the variant table, and for INT8 optionally a saved recipe (``ort:int8@NAME``): the same
+    runtime and precision, its INT8 file built with that recipe's settings instead of the default's."""
+
     runtime: Runtime
     precision: Precision
+    recipe: str = ""
 
     def __str__(self) -> str:
-        return f"{self.runtime.value}:{self.precision.value}"
+        base = f"{self.runtime.value}:{self.precision.value}"
+        return f"{base}@{self.recipe}" if self.recipe else base
+
+    @property
+    def base(self) -> Variant:
+        """The table row this variant runs as (the recipe dropped)."""
+        return replace(self, recipe="") if self.recipe else self
 
     @property
     def spec(self) -> VariantSpec:
-        return VARIANTS[self]
+        return VARIANTS[self.base]
+
+    def with_recipe(self, name: str) -> Variant:
+        if self.spec.artefact.int8_flavour is None:
+            raise InputError(f"{self}: a recipe applies to INT8 variants only (e.g. ort:int8@{name})")
+        return replace(self, recipe=check_recipe_name(name))
 
     @classmethod
     def parse(cls, text: str) -> Variant:
-        """Parse ``runtime:precision`` (e.g. ``ort:int8``); the error lists what exists."""
+        """Parse ``runtime:precision`` (e.g. ``ort:int8``) or ``runtime:int8@RECIPE``; the error lists what exists."""
         raw = text.strip().lower()
-        runtime_s, sep, precision_s = raw.partition(":")
+        head, at, recipe = raw.partition("@")
+        runtime_s, sep, precision_s = head.partition(":")
         try:
             variant = cls(Runtime(runtime_s), Precision(precision_s)) if sep else None
         except ValueError:
             variant = None
         if variant is None or variant not in VARIANTS:
             known = ", ".join(str(v) for v in VARIANTS)
-            raise InputError(f"unknown variant {text!r}: expected runtime:precision, one of {known}")
-        return variant
+            raise InputError(
+                f"unknown variant {text!r}: expected runtime:precision (INT8 also runtime:int8@RECIPE), one of {known}"
+            )
+        return variant.with_recipe(recipe) if at else variant
 
 
 def parse_variants(text: str | list[str]) -> list[Variant]:

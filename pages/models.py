@@ -9,6 +9,7 @@ from core.compare import digest
 from core.config import OFFICIAL_MODELS, cache_dir
 from core.doctor import runtime_availability
 from core.errors import CoreError
+from core.precision.recipes import recipe_rows
 from core.sources import SourceKind, resolve_model
 from core.system import system_info
 from core.variants import Artefact
@@ -141,6 +142,35 @@ if cleared := st.session_state.pop("models:cleared", None):
 st.caption(
     f"{Artefact.ONNX_INT8_TRT.value} is what TensorRT variants run; it can be built and inspected on any machine."
 )
+
+st.subheader("INT8 recipes")
+recipe_list = recipe_rows(store)
+if not recipe_list:
+    st.caption(
+        "No saved recipes yet. The Precision explorer searches for one (which blocks stay in float, how ranges "
+        "are calibrated) and saves it here; it then runs as ort:int8@NAME on every page."
+    )
+else:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"variant": r["variant"], "settings": r["describe"], "how it was made": r["note"],
+                 "built": "yes" if r["built"] else "no", "saved": r["created"]}
+                for r in recipe_list
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="models:recipes",
+    )  # fmt: skip
+    d1, d2 = st.columns([2, 1])
+    doomed = d1.selectbox("Recipe", [r["name"] for r in recipe_list], key="models:recipe:pick")
+    if d2.button("Delete recipe", key="models:recipe:delete") and doomed:
+        store.recipes.delete(doomed)
+        st.session_state["models:recipe:deleted"] = doomed
+        st.rerun()
+if gone := st.session_state.pop("models:recipe:deleted", None):
+    st.success(f"Deleted recipe {gone}. Its built INT8 file stays cached until the cache is cleared.")
 
 st.subheader("Runtimes on this machine")
 st.dataframe(

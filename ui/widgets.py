@@ -81,6 +81,7 @@ def variant_picker(
             )
             if picked and status.ok:
                 chosen.append(v)
+    chosen += _recipe_picks(key, store, default, disabled, reasons)
     for reason, example in reasons.items():
         st.caption(f"Unavailable ({example} …): {reason}")
     if len(chosen) > max_count:
@@ -91,18 +92,48 @@ def variant_picker(
     return chosen
 
 
+def _recipe_picks(
+    key: str, store: ModelStore | None, default: Sequence[str], disabled: bool, reasons: dict[str, str]
+) -> list[Variant]:
+    """The model's saved INT8 recipes (Precision explorer), one checkbox each, below the grid."""
+    from core.precision.recipes import recipe_variant
+
+    recipes = store.recipes.all() if store is not None else []
+    if not recipes:
+        return []
+    st.caption("Saved INT8 recipes of this model (Precision explorer; Models page lists and deletes them)")
+    picked: list[Variant] = []
+    cols = st.columns(2)
+    for i, recipe in enumerate(recipes):
+        v = Variant.parse(recipe_variant(recipe))
+        status = variant_status(v, store)
+        if not status:
+            reasons.setdefault(status.reason, str(v))
+        on = cols[i % 2].checkbox(
+            str(v),
+            value=str(v) in default and status.ok,
+            key=f"{key}:{v}",
+            disabled=disabled or not status.ok,
+            help=f"{recipe.describe()}. {recipe.note}".strip(),
+        )
+        if on and status.ok:
+            picked.append(v)
+    return picked
+
+
 def announce_builds(store: ModelStore, variants: Sequence[Variant]) -> None:
     """Say before a run what it will build first (e.g. INT8 calibration after an image-size change)."""
     for v in variants:
         artefact = v.spec.artefact
         try:
-            if store.path_for(artefact).is_file():
+            if store.variant_path(v).is_file():
                 continue
         except CoreError:
             continue  # cannot be named (INT8 without calibration images): the picker said why
         if artefact.int8_flavour is not None:
-            n = min(len(list_images(store.calib_dir)), store.int8.max_images or 10**9) if store.calib_dir else 0
-            what = f"calibrates INT8 on {n} images of {store.calib_dir.name if store.calib_dir else '?'} first"
+            options, folder = store.int8_plan(v)
+            n = min(len(list_images(folder)), options.max_images or 10**9) if folder else 0
+            what = f"calibrates INT8 on {n} images of {folder.name if folder else '?'} first"
             st.info(f"{v} at {store.input_size} px is not built yet: the first run {what} (about a minute).")
         else:
             st.caption(f"{v} at {store.input_size} px is not built yet: the first run converts it (a few seconds).")
@@ -165,7 +196,7 @@ def model_sizes(store: ModelStore, variants: Sequence[str]) -> dict[str, float]:
     out = {}
     for v in variants:
         try:
-            path = store.path_for(Variant.parse(v).spec.artefact)
+            path = store.variant_path(Variant.parse(v))
         except CoreError:
             continue
         if path.is_file():

@@ -86,46 +86,83 @@ class DriftReport:
         return Table(columns, rows, (note,))
 
 
+class ActivationRunner:
+    """Sessions that return every intermediate activation of each model (qdq_loss_debug's augmentation),
+    run one input at a time; :meth:`run` gives ``{tensor: array}`` per model, named as in the model."""
+
+    def __init__(self, models: Sequence[Path]) -> None:
+        self._models = list(models)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._sessions: list[object] = []
+
+    def __enter__(self) -> ActivationRunner:
+        import onnxruntime as ort
+        from onnxruntime.quantization.qdq_loss_debug import modify_model_output_intermediate_tensors
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="yololab-acts-")
+        for i, path in enumerate(self._models):
+            augmented = Path(self._tmp.name) / f"model{i}.onnx"
+            modify_model_output_intermediate_tensors(str(path), str(augmented))
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            self._sessions.append(ort.InferenceSession(str(augmented), so, providers=["CPUExecutionProvider"]))
+        return self
+
+    def run(self, x: np.ndarray) -> list[dict[str, np.ndarray]]:
+        out = []
+        for session in self._sessions:
+            names = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
+            values = session.run(None, {session.get_inputs()[0].name: x})  # type: ignore[attr-defined]
+            out.append({n.removesuffix(_SAVED): v for n, v in zip(names, values, strict=True) if n.endswith(_SAVED)})
+        return out
+
+    def __exit__(self, *exc: object) -> None:
+        self._sessions.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def accumulate(signal: dict[str, float], noise: dict[str, float], tensor: str, ref: object, got: object) -> None:
+    """Add one image's ``Σ‖x‖²`` and ``Σ‖x − x̂‖²`` of ``tensor`` (computed in float64)."""
+    r = np.asarray(ref, np.float64).ravel()
+    d = r - np.asarray(got, np.float64).ravel()
+    signal[tensor] = signal.get(tensor, 0.0) + float(r @ r)
+    noise[tensor] = noise.get(tensor, 0.0) + float(d @ d)
+
+
+def sqnr_db(signal: float, noise: float) -> float:
+    eps = np.finfo(float).eps
+    return 10 * math.log10(max(signal, eps) / max(noise, eps))
+
+
 def layer_drift(
     fp32: Path, quantized: Path, inputs: Sequence[np.ndarray], progress: Progress = no_progress
 ) -> DriftReport:
     """Drift of ``quantized`` from ``fp32`` on ``inputs`` (letterboxed NCHW float32 tensors, one image each)."""
-    import onnxruntime as ort
-    from onnxruntime.quantization.qdq_loss_debug import (
-        create_activation_matching,
-        modify_model_output_intermediate_tensors,
-    )
+    from onnxruntime.quantization.qdq_loss_debug import create_activation_matching
 
     signal: dict[str, float] = {}
     noise: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="yololab-drift-") as tmp:
-        sessions = []
-        for name, path in (("fp32", fp32), ("quantized", quantized)):
-            augmented = Path(tmp) / f"{name}.onnx"
-            modify_model_output_intermediate_tensors(str(path), str(augmented))
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            sessions.append(ort.InferenceSession(str(augmented), so, providers=["CPUExecutionProvider"]))
+    with ActivationRunner((fp32, quantized)) as runner:
         for i, x in enumerate(inputs):
             progress(i / max(len(inputs), 1), f"image {i + 1}/{len(inputs)}")
-            acts = []
-            for session in sessions:
-                names = [o.name for o in session.get_outputs()]
-                values = session.run(None, {session.get_inputs()[0].name: x})
-                # keys as qdq_loss_debug.collect_activations names them (its save postfix removed)
-                acts.append(
-                    {n.removesuffix(_SAVED): [v] for n, v in zip(names, values, strict=True) if n.endswith(_SAVED)}
-                )
-            for tensor, match in create_activation_matching(acts[1], acts[0]).items():
+            ref_acts, q_acts = runner.run(x)
+            matched = create_activation_matching(
+                {k: [v] for k, v in q_acts.items()}, {k: [v] for k, v in ref_acts.items()}
+            )
+            for tensor, match in matched.items():
                 if not match.get("float") or not match.get("post_qdq"):
                     continue
-                ref = np.asarray(match["float"][0], np.float64).ravel()
-                got = np.asarray(match["post_qdq"][0], np.float64).ravel()
-                signal[tensor] = signal.get(tensor, 0.0) + float(ref @ ref)
-                noise[tensor] = noise.get(tensor, 0.0) + float((ref - got) @ (ref - got))
-    eps = np.finfo(float).eps
+                accumulate(signal, noise, tensor, match["float"][0], match["post_qdq"][0])
+    tensors, blocks = rank(signal, noise)
+    progress(1.0, "drift measured")
+    return DriftReport(fp32.name, quantized.name, len(inputs), tensors, blocks)
+
+
+def rank(signal: dict[str, float], noise: dict[str, float]) -> tuple[list[TensorDrift], list[BlockDrift]]:
+    """Tensors and blocks, lowest SQNR first, from the accumulated sums."""
     tensors = sorted(
-        (TensorDrift(t, block_of(t), 10 * math.log10(max(signal[t], eps) / max(noise[t], eps))) for t in signal),
+        (TensorDrift(t, block_of(t), sqnr_db(signal[t], noise[t])) for t in signal),
         key=lambda d: d.sqnr_db,
     )
     by_block: dict[str, list[TensorDrift]] = {}
@@ -139,5 +176,4 @@ def layer_drift(
         ),
         key=lambda b: b.worst_db,
     )
-    progress(1.0, "drift measured")
-    return DriftReport(fp32.name, quantized.name, len(inputs), tensors, blocks)
+    return tensors, blocks
