@@ -22,6 +22,7 @@ pages = {
     "Measure": [
         st.Page("pages/benchmark.py", title="Benchmark", icon=":material/timer:"),
         st.Page("pages/accuracy.py", title="Accuracy", icon=":material/target:"),
+        st.Page("pages/precision.py", title="Precision explorer", icon=":material/tune:"),
     ],
     "Setup & share": [
         st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),

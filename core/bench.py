@@ -92,7 +92,8 @@ def benchmark_variants(
 
     Each detector is warmed up, then the ``iterations`` timed calls are split into ``rounds`` (default: up to
     10, at least 5 calls each) run in turn for every detector, so a change in the machine's speed during the
-    run (other load, clock boost, thermal) hits every variant alike instead of favouring the first.
+    run (other load, clock boost, thermal) hits every variant alike instead of favouring the first; each round
+    starts one detector later, so none always runs first.
 
     ``batch`` > 1 is the throughput mode: each call letterboxes ``batch`` copies of the image, runs them
     through the runtime at once and post-processes each; latency is per call, stages and fps per image.
@@ -118,7 +119,8 @@ def benchmark_variants(
         id(d): {"total": [], "pre": [], "inf": [], "post": [], "call": []} for d in detectors
     }
     for r, count in enumerate(per_round):
-        for det in detectors:
+        # each round starts with the next detector: no variant always runs first (or right after another)
+        for det in [*detectors[r % len(detectors) :], *detectors[: r % len(detectors)]]:
             got = samples[id(det)]
             for _ in range(count):
                 t = time.perf_counter()

@@ -1,6 +1,5 @@
 """Accuracy: mAP on a labelled YOLO-format set, latency, agreement with FP32, and the trade-off."""
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -8,13 +7,11 @@ import streamlit as st
 
 from core import charts
 from core.accuracy import load_dataset
-from core.archive import MAX_UNPACKED_BYTES, dataset_root, extract_zip
-from core.compare import digest
 from core.decision import build_cards
 from core.errors import CoreError
 from core.evaluation import eval_table, evaluate, per_class_table
 from core.variants import REFERENCE, with_reference
-from ui import model, navigation, pool, report_sections, session_files, widgets
+from ui import model, navigation, pool, report_sections, widgets
 
 navigation.through_app_navigation()
 
@@ -31,34 +28,7 @@ if store is None:
 with st.expander("Variants", expanded=True):
     variants = widgets.variant_picker("acc", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8)
 
-default_data = os.environ.get(model.ENV_DATA, "")
-options = (["Bundled default"] if default_data and Path(default_data).is_dir() else []) + [
-    "Folder path",
-    "Upload a zip",
-]
-source = st.radio("Labelled dataset (images/ + labels/, YOLO format)", options, horizontal=True, key="acc:source")
-root: Path | None = None
-if source == "Bundled default":
-    root = Path(default_data)
-    st.caption(f"`{root}`")
-elif source == "Folder path":
-    typed = st.text_input("Folder on the server", placeholder="/data/my-val-set", key="acc:path")
-    root = Path(typed).expanduser() if typed else None
-else:
-    up = st.file_uploader(
-        f"Zip with images/ and labels/ (up to {widgets.MAX_UPLOAD_MB} MB; unpacked at most "
-        f"{MAX_UNPACKED_BYTES / 2**30:.0f} GB)",
-        type=["zip"],
-        key="acc:zip",
-    )
-    if up is not None:
-        key = digest(up.getvalue())
-        target = session_files.session_dir() / f"dataset-{key}"
-        try:
-            root = dataset_root(target) if target.exists() else extract_zip(up.getvalue(), target, up.name)
-        except CoreError as exc:
-            st.error(str(exc))
-            st.stop()
+root = widgets.labelled_dataset("acc")
 m1, m2 = st.columns([3, 1])
 max_images = m1.slider("Use at most this many images", 8, 5000, 128, 8, key="acc:max")
 batch = m2.number_input(

@@ -191,3 +191,26 @@ def results_table(at: object, *columns: str) -> object:
         if set(columns) <= set(frame.value.columns):
             return frame.value
     raise AssertionError(f"no table with columns {columns} on the page")
+
+
+def quantized_in(model: object, prefix: str) -> list[str]:
+    """What of the block ``prefix`` runs in INT8: convs with Q/DQ weights, and tensors that go from one of its
+    nodes to another through a Q/DQ pair. (Its inputs from a quantized block before it, and its output into a
+    quantized block after it, pass a Q/DQ pair whatever the block does: those are not counted.)"""
+    nodes = list(model.graph.node)  # type: ignore[attr-defined]
+    made_by = {o: n for n in nodes for o in n.output}
+    inside = {n.name for n in nodes if n.name.startswith(prefix)}
+    out = []
+    for n in nodes:
+        if n.name not in inside:
+            continue
+        for i in n.input:
+            dq = made_by.get(i)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = made_by.get(dq.input[0])
+            if q is None:  # a weight: initializer -> DequantizeLinear
+                out.append(f"{n.name} weight")
+            elif q.op_type == "QuantizeLinear" and getattr(made_by.get(q.input[0]), "name", "") in inside:
+                out.append(f"{n.name} input {q.input[0]}")
+    return out

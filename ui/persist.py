@@ -35,6 +35,9 @@ KEPT = (
     "acc:results",
     "vid:job",
     "vid:clip",
+    "prec:job",
+    "prec:results",
+    "prec:saved",
     "report",
 )
 _NOT_SHARED = ("tmpdir",)  # a second tab on the same link gets its own folder

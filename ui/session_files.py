@@ -20,7 +20,10 @@ import streamlit as st
 from ui import persist
 
 if TYPE_CHECKING:
+    from core.precision.job import ExploreJob
     from core.video import VideoJob
+
+    Job = VideoJob | ExploreJob  # a worker thread a session started: stopped when nobody watches it
 
 
 def safe_name(name: str, limit: int = 80) -> str:
@@ -83,7 +86,7 @@ class Janitor:
         self.keeper = keeper or persist.Keeper()
         self.alive = alive or self._key_alive
         self._lock = threading.Lock()
-        self._jobs: dict[str, list[VideoJob]] = {}
+        self._jobs: dict[str, list[Job]] = {}
         self._gone_since: dict[str, float] = {}
         self.removed: list[str] = []  # session ids whose folder was removed (for tests and logs)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ class Janitor:
 
         return not Runtime.exists() or persist.any_active(self.keeper.sessions(key))
 
-    def track(self, session_id: str, job: VideoJob) -> None:
+    def track(self, session_id: str, job: Job) -> None:
         with self._lock:
             self._jobs.setdefault(session_id, []).append(job)
 
@@ -170,6 +173,6 @@ def session_dir() -> Path:
     return owner.path
 
 
-def track_job(job: VideoJob) -> None:
+def track_job(job: Job) -> None:
     """Let the janitor stop ``job`` if its session goes away."""
     janitor().track(persist.session_key(), job)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -218,3 +220,43 @@ def decision_cards(cards: Sequence[DecisionCard], key: str) -> DataFrame:
     for note in table.notes:
         st.caption(note)
     return frame
+
+
+def labelled_dataset(key: str, disabled: bool = False) -> Path | None:
+    """Where a labelled YOLO set comes from: the bundled default, a folder on the server or an uploaded zip."""
+    from core.archive import MAX_UNPACKED_BYTES, dataset_root, extract_zip
+    from core.compare import digest
+    from ui import model, session_files
+
+    default_data = os.environ.get(model.ENV_DATA, "")
+    options = (["Bundled default"] if default_data and Path(default_data).is_dir() else []) + [
+        "Folder path",
+        "Upload a zip",
+    ]
+    source = st.radio(
+        "Labelled dataset (images/ + labels/, YOLO format)", options, horizontal=True, key=f"{key}:source",
+        disabled=disabled,
+    )  # fmt: skip
+    if source == "Bundled default":
+        st.caption(f"`{default_data}`")
+        return Path(default_data)
+    if source == "Folder path":
+        typed = st.text_input("Folder on the server", placeholder="/data/my-val-set", key=f"{key}:path",
+                              disabled=disabled)  # fmt: skip
+        return Path(typed).expanduser() if typed else None
+    up = st.file_uploader(
+        f"Zip with images/ and labels/ (up to {MAX_UPLOAD_MB} MB; unpacked at most "
+        f"{MAX_UNPACKED_BYTES / 2**30:.0f} GB)",
+        type=["zip"],
+        key=f"{key}:zip",
+        disabled=disabled,
+    )
+    if up is None:
+        return None
+    target = session_files.session_dir() / f"dataset-{digest(up.getvalue())}"
+    try:
+        return dataset_root(target) if target.exists() else extract_zip(up.getvalue(), target, up.name)
+    except CoreError as exc:
+        st.error(str(exc))
+        st.stop()
+    return None

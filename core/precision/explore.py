@@ -94,7 +94,7 @@ class ExploreSettings:
     blocks: int | None = None  # sensitivity over the K blocks of lowest SQNR (None: every block)
     max_images: int | None = None  # of the labelled set (None: all)
     search_steps: int = 6  # greedy steps at most
-    timing_calls: int = 20  # timed calls per candidate, in interleaved rounds
+    timing_calls: int = 60  # timed calls per candidate, in interleaved rounds (10 rounds)
     calibrations: tuple[Calibration, ...] = CALIBRATIONS
 
     def __post_init__(self) -> None:
@@ -125,8 +125,8 @@ class ExploreSettings:
 
 
 def split_items(items: Sequence[LabelledImage], fraction: float) -> tuple[list[LabelledImage], list[LabelledImage]]:
-    """Deterministic split (:data:`SPLIT_RULE`): the same folder always splits the same way, whatever the order
-    the files were listed in, and adding images does not move the others between splits."""
+    """Deterministic split (:data:`SPLIT_RULE`): the same images always split the same way, whatever the order
+    they were listed in."""
     if len(items) < 2:
         raise InputError(f"the labelled set needs at least 2 images to split into search and report, got {len(items)}")
 
@@ -388,7 +388,7 @@ class Explorer:
         assert fp32 is not None
         try:
             rows = benchmark_variants(
-                [fp32, *dets], image, warmup=2, iterations=self.settings.timing_calls, rounds=5, progress=progress
+                [fp32, *dets], image, warmup=2, iterations=self.settings.timing_calls, progress=progress
             )
         finally:
             for d in dets:
@@ -442,9 +442,7 @@ class Explorer:
             r.fp32_search = self._fp32_acc.result(self._fp32.names)
             self._candidate("default", "default", self._base, scaled(step, 0.24, 0.25))
 
-            blocks = [b.block for b in r.drift.blocks][: s.blocks] if s.blocks else [b.block for b in r.drift.blocks]
-            floats = set(self._base.float_nodes)
-            blocks = [b for b in blocks if f"/{b}/" not in floats]
+            blocks = self._sensitivity_blocks(r.drift)
             for i, block in enumerate(blocks):
                 part = scaled(step, 0.25 + 0.35 * i / len(blocks), 0.25 + 0.35 * (i + 1) / len(blocks))
                 opts = replace(self._base, float_nodes=(*self._base.float_nodes, f"/{block}/"))
@@ -466,12 +464,30 @@ class Explorer:
         step(1.0, "stopped" if r.stopped else "done")
         return r
 
+    def _sensitivity_blocks(self, drift: DriftReport) -> list[str]:
+        """The blocks worth keeping in float, lowest SQNR first: not those that only move data (Concat,
+        Upsample: nearest-neighbour resize and concatenation give the same numbers in float), nor the stem when
+        the recipe keeps it in float already, nor blocks the recipe already keeps in float."""
+        base = self._base
+        skipped, out = [], []
+        for b in drift.blocks:
+            already = f"/{b.block}/" in base.float_nodes or (b.block == "model.0" and base.keep_stem_float)
+            if b.module in ("Concat", "Upsample") or already:
+                skipped.append(b.block)
+            else:
+                out.append(b.block)
+        if skipped:
+            self.result.notes.append(
+                f"not tried in float (only move data, or already float): {', '.join(sorted(skipped, key=_order))}"
+            )
+        return out[: self.settings.blocks] if self.settings.blocks else out
+
     def _search_recipes(self, progress: Progress) -> None:
         s, r = self.settings, self.result
         default = r.default
         assert default is not None
         tried: list[Candidate] = []
-        n_cal = len(s.calibrations) + (2 if s.flavour is Int8Flavour.CPU else 1)
+        n_cal = len(s.calibrations) + (4 if s.flavour is Int8Flavour.CPU else 1)
         total = n_cal + s.search_steps
         k = 0
 
@@ -484,11 +500,16 @@ class Explorer:
             label = f"{cal.method.value} {cal.images}" + ("" if cal.moving_average else " extremes")
             tried.append(self._candidate(label, "calibration", cal.apply(self._base), part()))
         best_cal = max([default, *tried], key=lambda c: c.delta_points)
+        # weight levers on the best calibration, and (cpu flavour) the speed levers: stem and Detect convs in INT8
+        levers: list[tuple[str, dict[str, bool]]] = [("per-tensor weights", {"per_channel": False})]
         if s.flavour is Int8Flavour.CPU:
-            tried.append(self._candidate("8-bit weights", "calibration", replace(best_cal.options, reduce_range=False),
-                                         part()))  # fmt: skip
-        tried.append(self._candidate("per-tensor weights", "calibration", replace(best_cal.options, per_channel=False),
-                                     part()))  # fmt: skip
+            levers += [
+                ("8-bit weights", {"reduce_range": False}),
+                ("stem in INT8", {"keep_stem_float": False}),
+                ("head in INT8", {"keep_head_float": False}),
+            ]
+        for label, change in levers:
+            tried.append(self._candidate(label, "calibration", replace(best_cal.options, **change), part()))  # type: ignore[arg-type]
         current = max([best_cal, *tried], key=lambda c: c.delta_points)
         # greedy: keep in float the block that recovered most in the sensitivity run (per ms it cost, when the
         # target is a speed-up), as long as it helps and the target is not met
@@ -578,6 +599,11 @@ class Explorer:
             )
         r.best = Best(pick, "", meets, pick_delta, pick_map, default_delta, dominates)
         progress(1.0, "reported")
+
+
+def _order(block: str) -> int:
+    tail = block.rpartition(".")[2]
+    return int(tail) if tail.isdigit() else 999
 
 
 def _faster(a: Candidate, b: Candidate) -> bool:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from ..helpers import results_table
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["compare_images", "compare_video", "benchmark", "accuracy", "models", "report"]
+PAGES = ["compare_images", "compare_video", "benchmark", "accuracy", "precision", "models", "report"]
 TIMEOUT = 600
 
 
@@ -291,3 +291,34 @@ def test_the_video_page_always_offers_the_demo_clip(app_env):
     at.run()
     assert not at.exception
     assert "demo-pan.mp4 (made from the sample pictures)" in at.selectbox[0].options
+
+
+def test_precision_explorer_runs_saves_a_recipe_and_compare_images_offers_it(app_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(tmp_path))  # the saved recipe stays out of the shared cache
+    at = page("precision")
+    at.run()
+    assert not at.exception and not at.error
+    at.slider(key="prec:max").set_value(16)
+    at.slider(key="prec:drift").set_value(1)
+    at.number_input(key="prec:blocks").set_value(1)
+    at.multiselect(key="prec:cals").set_value([])
+    next(b for b in at.button if b.label == "Explore").click()
+    at.run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert "Chosen recipe" in [h.value for h in at.subheader]
+    assert len(at.get("plotly_chart")) == 3  # candidates' front, sensitivity, drift by block
+    candidates = results_table(at, "candidate", "p50 ms")
+    assert candidates["candidate"].iloc[0] == "default" and candidates["p50 ms"].gt(0).all()
+    assert any(m.label == "Δ points, report split" for m in at.metric)
+    next(b for b in at.button if b.label == "Use this recipe").click()
+    at.run()
+    assert not at.exception
+    saved = at.session_state["prec:saved"]
+    assert saved.startswith("ort:int8@auto-cpu-drop0.3")
+    assert any(saved in s.value for s in at.success)
+
+    compare = page("compare_images")
+    compare.run()
+    assert not compare.exception
+    assert saved in [c.label for c in compare.checkbox]

@@ -8,6 +8,7 @@ their own images. Screenshots land in artifacts/screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -267,7 +268,8 @@ def test_a_walk_through_every_page_requests_nothing_off_this_machine_and_fits_12
     pg.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname not in ("127.0.0.1", None) else None)
     try:
         for path, title in [("", "Compare images"), ("compare_video", "Compare video"), ("benchmark", "Benchmark"),
-                            ("accuracy", "Accuracy"), ("models", "Models"), ("report", "Report")]:  # fmt: skip
+                            ("accuracy", "Accuracy"), ("precision", "Precision explorer"), ("models", "Models"),
+                            ("report", "Report")]:  # fmt: skip
             pg.goto(f"{server}/{path}")
             pg.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
             wait_idle(pg)
@@ -349,3 +351,44 @@ def test_a_reload_keeps_the_results_and_1024px_cuts_nothing_off(server, browser,
         shot(pg, "reload_compare_images_kept_upload")
     finally:
         ctx.close()
+
+
+def test_precision_explorer_saves_a_recipe_that_compare_images_then_offers(server, page):
+    page.goto(f"{server}/precision")
+    page.get_by_role("heading", name="Precision explorer").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    for label in ("Labelled images", "Drift images (calibration)"):  # the smallest run: 8 images, 1 for drift
+        slider = page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
+        slider.focus()
+        slider.press("Home")
+        wait_idle(page)
+    blocks = page.get_by_label("Sensitivity: worst K blocks (0 = all)")
+    blocks.fill("1")
+    blocks.press("Enter")
+    wait_idle(page)
+    cals = page.locator("[data-testid='stMultiSelect']").filter(has_text="Calibration settings")
+    cals.get_by_role("button", name="Clear all").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Explore").click()
+    page.get_by_text("Chosen recipe").first.wait_for(timeout=300_000)
+    wait_idle(page)
+    page.locator(".js-plotly-plot").nth(2).wait_for(timeout=30_000)  # front, sensitivity and drift charts
+    shot(page, "precision_explorer_result")
+    page.get_by_role("button", name="Use this recipe").click()
+    saved = page.get_by_text("Saved as")
+    saved.wait_for(timeout=60_000)
+    variant = saved.inner_text().split("Saved as ")[1].split(":")[0:2]
+    name = ":".join(variant).strip()  # "ort:int8@auto-cpu-drop0.3"
+    assert name.startswith("ort:int8@auto-cpu-drop0.3"), name
+
+    page.goto(server)
+    page.get_by_text("Compare images").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    box = page.get_by_role("checkbox", name=name, exact=True)
+    box.wait_for(timeout=60_000)
+    box.check(force=True)
+    # its headline among the results: "ort:int8@auto-… — 1.2x faster than ort:fp32 …"
+    page.get_by_text(re.compile(f"^{re.escape(name)} — ")).first.wait_for(timeout=300_000)
+    wait_idle(page)
+    assert "Traceback" not in page.content()
+    shot(page, "compare_images_with_recipe")

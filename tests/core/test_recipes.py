@@ -13,6 +13,7 @@ from core.errors import InputError
 from core.precision.recipes import Recipe, RecipeBook
 from core.store import ModelStore
 from core.variants import Artefact, Int8Flavour, Precision, Runtime, Variant
+from tests.helpers import quantized_in
 
 KEEP8 = replace(Int8Options(max_images=16), float_nodes=("/model.8/",))
 
@@ -50,29 +51,6 @@ def test_recipe_book_round_trip_and_errors(tmp_path, calib_dir):
     assert book.names() == ["broken"]
 
 
-def _quantized_in(model: onnx.ModelProto, prefix: str) -> list[str]:
-    """What of the block ``prefix`` runs in INT8: convs with Q/DQ weights, and tensors that go from one of its
-    nodes to another through a Q/DQ pair. (Its inputs from a quantized block before it, and its output into a
-    quantized block after it, pass a Q/DQ pair whatever the block does: those are not counted.)"""
-    nodes = list(model.graph.node)
-    made_by = {o: n for n in nodes for o in n.output}
-    inside = {n.name for n in nodes if n.name.startswith(prefix)}
-    out = []
-    for n in nodes:
-        if n.name not in inside:
-            continue
-        for i in n.input:
-            dq = made_by.get(i)
-            if dq is None or dq.op_type != "DequantizeLinear":
-                continue
-            q = made_by.get(dq.input[0])
-            if q is None:  # a weight: initializer -> DequantizeLinear
-                out.append(f"{n.name} weight")
-            elif q.op_type == "QuantizeLinear" and getattr(made_by.get(q.input[0]), "name", "") in inside:
-                out.append(f"{n.name} input {q.input[0]}")
-    return out
-
-
 @pytest.fixture(scope="module")
 def recipe_store(store, tmp_path_factory) -> ModelStore:
     """A store of its own (the recipes folder is per model and cache): keep8 saved in it."""
@@ -90,9 +68,9 @@ def test_recipe_file_keeps_its_block_in_float_and_reuses_ranges(recipe_store, tm
     stamp = ranges.stat().st_mtime_ns
     keep8 = recipe_store.variant_artefact(Variant.parse("ort:int8@keep8"))
     assert keep8 != default and ranges.stat().st_mtime_ns == stamp  # same calibration setting: reused
-    assert _quantized_in(onnx.load(str(default)), "/model.8/")  # the default quantizes model.8 ...
-    assert not _quantized_in(onnx.load(str(keep8)), "/model.8/")  # ... the recipe keeps it in float
-    assert _quantized_in(onnx.load(str(keep8)), "/model.7/")  # and only it
+    assert quantized_in(onnx.load(str(default)), "/model.8/")  # the default quantizes model.8 ...
+    assert not quantized_in(onnx.load(str(keep8)), "/model.8/")  # ... the recipe keeps it in float
+    assert quantized_in(onnx.load(str(keep8)), "/model.7/")  # and only it
 
     # the same recipe calibrated from scratch in another cache gives the same file, byte for byte
     fresh = ModelStore(recipe_store.source, cache_root=tmp_path, calib_dir=recipe_store.calib_dir)

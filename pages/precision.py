@@ -1,0 +1,267 @@
+"""Precision explorer: where INT8 drifts from FP32, what keeping each block in float buys, a searched recipe."""
+
+import json
+import time
+
+import pandas as pd
+import streamlit as st
+
+from core import charts
+from core.accuracy import load_dataset
+from core.errors import CoreError
+from core.precision.explore import (
+    CALIBRATIONS,
+    SPLIT_RULE,
+    TRT_NOTE,
+    Calibration,
+    ExploreResult,
+    ExploreSettings,
+    save_best,
+)
+from core.precision.job import ExploreJob
+from core.variants import Int8Flavour, check_recipe_name
+from ui import model, navigation, report_sections, session_files, widgets
+
+navigation.through_app_navigation()
+
+
+def _cal_label(c: Calibration) -> str:
+    return f"{c.method.value} on {c.images} images" + ("" if c.moving_average else " (extremes)")
+
+
+st.title("Precision explorer")
+st.caption(
+    "When INT8 loses accuracy: which YOLOv5 blocks drift from FP32, what keeping each one in float recovers and "
+    "costs, and a searched recipe (blocks in float, calibration method and size, weight bits) that meets your "
+    "target. The recipe is saved with the model and runs as ort:int8@NAME on every page."
+)
+
+store = model.active_store()
+if store is None:
+    st.stop()
+if store.calib_dir is None:
+    st.warning("The explorer builds INT8 files: set a calibration folder on the Models page first.")
+    st.stop()
+
+job: ExploreJob | None = st.session_state.get("prec:job")
+busy = job is not None and job.running
+
+root = widgets.labelled_dataset("prec", disabled=busy)
+c1, c2, c3 = st.columns([2, 2, 1])
+flavour = c1.radio(
+    "INT8 flavour",
+    [Int8Flavour.CPU, Int8Flavour.TRT],
+    format_func=lambda f: (
+        "cpu: what ort:int8 runs (speed and accuracy)"
+        if f is Int8Flavour.CPU
+        else "trt: TensorRT's file (accuracy only, measured on CPU)"
+    ),
+    key="prec:flavour",
+    disabled=busy,
+)
+kinds = ["largest mAP drop"] + (["smallest speed-up"] if flavour is Int8Flavour.CPU else [])
+kind = c2.radio("Target", kinds, horizontal=True, key="prec:kind", disabled=busy)
+if kind == "largest mAP drop":
+    value = c3.number_input("points of mAP50-95", 0.0, 20.0, 0.3, 0.1, key="prec:drop", disabled=busy)
+else:
+    value = c3.number_input("x FP32's speed", 1.0, 4.0, 1.2, 0.05, key="prec:speedup", disabled=busy)
+d1, d2, d3, d4 = st.columns(4)
+split = d1.slider("Search split", 0.2, 0.8, 0.5, 0.05, key="prec:split", disabled=busy)
+max_images = d2.slider("Labelled images", 8, 500, 128, 8, key="prec:max", disabled=busy)
+drift_images = d3.slider("Drift images (calibration)", 1, 64, 16, 1, key="prec:drift", disabled=busy)
+blocks = d4.number_input("Sensitivity: worst K blocks (0 = all)", 0, 25, 0, 1, key="prec:blocks", disabled=busy)
+cal_names = {_cal_label(c): c for c in CALIBRATIONS}
+tried = st.multiselect(
+    "Calibration settings the search also tries (beside the default: moving-average min/max on 128 images)",
+    list(cal_names),
+    default=list(cal_names),
+    key="prec:cals",
+    disabled=busy,
+)
+st.caption(
+    f"The labelled set is split in two ({SPLIT_RULE}): candidates are compared on the search split only, and the "
+    "chosen recipe's numbers are measured on the report split, which the search never saw. Calibration uses the "
+    f"calibration folder `{store.calib_dir.name}`, never either split. Latency: end to end per image on bus.jpg, "
+    "median of interleaved rounds (the Benchmark page's definition)."
+)
+if flavour is Int8Flavour.TRT:
+    st.info(f"trt flavour: {TRT_NOTE}.")
+
+start = st.button("Explore", type="primary", disabled=busy or root is None)
+if root is None and not busy:
+    st.info("Choose a labelled dataset.")
+if start and root is not None:
+    try:
+        settings = ExploreSettings(
+            flavour=flavour,
+            target_drop=value if kind == "largest mAP drop" else None,
+            target_speedup=value if kind != "largest mAP drop" else None,
+            search_split=split,
+            drift_images=drift_images,
+            blocks=int(blocks) or None,
+            calibrations=tuple(cal_names[n] for n in tried),
+        )
+        dataset = load_dataset(root, max_images, num_classes=len(store.info().names))
+        job = ExploreJob(store, dataset, settings)
+    except CoreError as exc:
+        st.error(str(exc))
+        st.stop()
+    session_files.track_job(job)  # stopped if this session goes away
+    st.session_state["prec:job"] = job
+    st.session_state.pop("prec:saved", None)
+    st.rerun()
+
+if job is not None and job.running:
+    if st.button("Stop", key="prec:stop"):
+        job.stop()
+    bar = st.progress(0.0, text="Exploring…")
+    st.caption("Settings are locked while the exploration runs. Stop keeps what was measured so far.")
+    while job.running:
+        fraction, message = job.progress
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"Exploring… {message}")
+        time.sleep(0.5)
+    st.session_state["prec:results"] = job.result
+    st.rerun()
+
+if job is not None and job.error:
+    st.error(job.error)
+if job is not None and job.result is not None and not job.running:
+    st.session_state["prec:results"] = job.result
+result: ExploreResult | None = st.session_state.get("prec:results")
+if result is None:
+    st.stop()
+
+d = result.to_dict()
+best = result.best
+if result.stopped:
+    st.warning("Stopped: below is what was measured before the stop.")
+for note in result.notes:
+    st.caption(note)
+st.caption(
+    f"{d['model']}, {d['flavour']} flavour; target: {d['target']['words']}; labelled set: "
+    f"{d['splits'].get('search')} search / {d['splits'].get('report')} report images."
+    + (f" {TRT_NOTE}." if d["flavour_note"] else "")
+)
+
+if best is not None:
+    b = d["best"]
+    st.subheader("Chosen recipe")
+    lo, hi = b["delta_points_report_ci95"]
+    words = "meets the target" if b["meets_target"] else "does NOT meet the target"
+    speed = f"{b['speedup']:.2f}x FP32" if b["speedup"] else "speed not measured"
+    st.markdown(
+        f"**{b['recipe']}** — on the report split ({b['report_images']} images): "
+        f"**{b['delta_points_report']:+.2f} mAP50-95 points** vs FP32 (95 % interval {lo:+.2f} to {hi:+.2f}), "
+        f"{speed}; {words}."
+    )
+    m = st.columns(4)
+    m[0].metric("Δ points, report split", f"{b['delta_points_report']:+.2f}", help=f"95 % interval {lo:+.2f}…{hi:+.2f}")
+    m[1].metric("Δ points, search split", f"{b['delta_points_search']:+.2f}")
+    m[2].metric("speed-up vs FP32", speed.split(" ")[0] if b["speedup"] else "—")
+    m[3].metric("default INT8, report split", f"{b['default_delta_points_report']:+.2f}")
+    if best.candidate.kind == "default":
+        st.info(
+            "No candidate beat the default INT8 recipe for this target on the search split: the default is the choice "
+            "(saving it gives it a name, nothing else changes)."
+        )
+    if b["dominates_default"]:
+        st.success("It dominates the default INT8 recipe: more accurate on both splits and not measurably slower.")
+    saved = st.session_state.get("prec:saved")
+    if saved:
+        st.success(f"Saved as **{saved}**: tick it in the variant picker of any page (Compare images, Benchmark …).")
+    else:
+        n1, n2 = st.columns([2, 1])
+        name = n1.text_input("Recipe name (empty: automatic)", key="prec:name", placeholder="auto-…")
+        if n2.button("Use this recipe", type="primary", key="prec:use"):
+            try:
+                if name:
+                    check_recipe_name(name)
+                save_best(store, result, name or None)
+                st.session_state["prec:saved"] = best.variant
+                st.rerun()
+            except CoreError as exc:
+                st.error(str(exc))
+
+
+def _span(pair: list[float] | None) -> str:
+    return "" if pair is None else f"{pair[0]:.2f}–{pair[1]:.2f}"
+
+
+if d["candidates"]:
+    chosen_key = best.candidate.key if best is not None else ""
+    front = charts.explore_front(d, chosen_key)
+    st.plotly_chart(front, key="prec:chart:front")
+    table = pd.DataFrame(
+        [
+            {
+                "candidate": c["label"],
+                "settings": c["recipe"],
+                "Δ points (search)": c["delta_points"],
+                "p50 ms": c["p50_ms"],
+                "speed-up": c["speedup"],
+                "speed-up 95 %": _span(c["speedup_range"]),
+                "on the front": "yes" if c["pareto"] else "",
+            }
+            for c in d["candidates"]
+        ]
+    )  # fmt: skip
+    st.dataframe(table, hide_index=True, width="stretch", key="prec:candidates")
+    st.caption(
+        "Δ points: mAP50-95 minus FP32's on the search split (negative: a loss). A speed-up whose 95 % interval "
+        "holds 1.00 is no measurable difference."
+    )
+if d["sensitivity"]:
+    sens = charts.sensitivity(d["sensitivity"])
+    st.plotly_chart(sens, key="prec:chart:sens")
+    top = sorted(d["sensitivity"], key=lambda r: -(r["recovers_points"] or 0))[:3]
+    for r in top:
+        cost = "" if r["costs_ms"] is None else f" and costs {r['costs_ms']:+.1f} ms"
+        st.caption(f"Keeping {r['block']} in float recovers {r['recovers_points']:+.2f} points{cost}.")
+if d["blocks"]:
+    drift = charts.drift_by_block(d["blocks"], result.drift.images if result.drift else 0)
+    st.plotly_chart(drift, key="prec:chart:drift")
+    with st.expander("Every tensor, lowest SQNR first"):
+        st.dataframe(pd.DataFrame(d["layers"]), hide_index=True, width="stretch", key="prec:layers")
+if result.fp16 is not None:
+    st.subheader("FP16 range check")
+    st.markdown(result.fp16.summary() + ".")
+    flagged = [r for r in d["fp16"] if r["at_risk"]] or d["fp16"][:5]
+    st.dataframe(pd.DataFrame(flagged), hide_index=True, width="stretch", key="prec:fp16")
+    st.caption(
+        "FP16's largest finite value is 65,504; at risk: within 4 bits of it. ONNX Runtime's CPU provider computes "
+        "many FP16 nodes in FP32, so the FP16 drift here is a lower bound of a GPU's; the ranges are the model's own."
+    )
+    with st.expander("FP16 drift per block, lowest SQNR first"):
+        st.dataframe(pd.DataFrame(d["fp16_blocks"]), hide_index=True, width="stretch", key="prec:fp16blocks")
+
+st.download_button(
+    "Download the exploration (JSON)",
+    json.dumps(d, indent=2),
+    "explore.json",
+    "application/json",
+)
+
+items: list = [("text", f"{d['model']}: exploration stopped before a recipe was chosen.")]
+if best is not None:
+    b = d["best"]
+    items = [
+        (
+            "text",
+            f"Chosen INT8 recipe ({d['flavour']} flavour, target: {d['target']['words']}): {b['recipe']}. Report split "
+            f"({b['report_images']} images): {b['delta_points_report']:+.2f} mAP50-95 points vs FP32 "
+            f"(95 % interval {b['delta_points_report_ci95'][0]:+.2f} to {b['delta_points_report_ci95'][1]:+.2f}); "
+            f"speed-up {b['speedup']}x." + (f" Saved as {best.variant}." if best.variant else ""),
+        )
+    ]
+report_sections.put_section(
+    "precision",
+    report_sections.ReportSection(
+        "Precision explorer",
+        [
+            *items,
+            *([("figure", front)] if d["candidates"] else []),
+            *([("figure", sens)] if d["sensitivity"] else []),
+            *([("figure", drift)] if d["blocks"] else []),
+        ],
+    ),
+)
