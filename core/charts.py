@@ -223,6 +223,8 @@ def sensitivity(rows: Sequence[Mapping[str, object]]) -> go.Figure:
 def explore_front(result: Mapping[str, object], chosen: str = "") -> go.Figure:
     """Every candidate (``ExploreResult.to_dict()``): ΔmAP50-95 on the search split against the median latency,
     bars the median's 95 % interval; FP32 and the default recipe marked, the Pareto front joined."""
+    if not any(c["p50_ms"] is not None for c in result["candidates"]):  # type: ignore[attr-defined]
+        return _accuracy_only(result, chosen)
     cands = [c for c in result["candidates"] if c["p50_ms"] is not None]  # type: ignore[attr-defined]
     traces: list[go.BaseTraceType] = []
     for kind, (label, symbol, colour) in _KIND_STYLE.items():
@@ -282,4 +284,25 @@ def explore_front(result: Mapping[str, object], chosen: str = "") -> go.Figure:
         f"INT8 candidates: speed vs accuracy (search split, {splits.get('search')} images)",
         xaxis_title=LATENCY_AXIS + " (p50, interleaved rounds)",
         yaxis_title="ΔmAP50-95 vs FP32 (points)",
+    )
+
+
+def _accuracy_only(result: Mapping[str, object], chosen: str) -> go.Figure:
+    """The trt flavour's candidates: accuracy only (its speed needs a GPU)."""
+    cands = list(result["candidates"])  # type: ignore[call-overload]
+    colours = [_KIND_STYLE[c["kind"]][2] for c in cands]
+    return _figure(
+        [
+            go.Bar(
+                name="ΔmAP50-95 vs FP32",
+                x=[("▶ " if c["key"] == chosen else "") + c["label"] for c in cands],
+                y=[c["delta_points"] for c in cands],
+                marker={"color": colours},
+                hovertext=[c["recipe"] for c in cands],
+            )
+        ],
+        "INT8 candidates, TensorRT-format files: accuracy measured on CPU (search split; speed needs a GPU)",
+        yaxis_title="ΔmAP50-95 vs FP32 (points)",
+        xaxis_tickangle=-45,
+        showlegend=False,
     )

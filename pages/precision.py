@@ -16,6 +16,7 @@ from core.precision.explore import (
     Calibration,
     ExploreResult,
     ExploreSettings,
+    chosen_words,
     save_best,
 )
 from core.precision.job import ExploreJob
@@ -147,17 +148,11 @@ if best is not None:
     b = d["best"]
     st.subheader("Chosen recipe")
     lo, hi = b["delta_points_report_ci95"]
-    words = "meets the target" if b["meets_target"] else "does NOT meet the target"
-    speed = f"{b['speedup']:.2f}x FP32" if b["speedup"] else "speed not measured"
-    st.markdown(
-        f"**{b['recipe']}** — on the report split ({b['report_images']} images): "
-        f"**{b['delta_points_report']:+.2f} mAP50-95 points** vs FP32 (95 % interval {lo:+.2f} to {hi:+.2f}), "
-        f"{speed}; {words}."
-    )
+    st.markdown(f"**{b['recipe']}** — {chosen_words(b)}.")
     m = st.columns(4)
     m[0].metric("Δ points, report split", f"{b['delta_points_report']:+.2f}", help=f"95 % interval {lo:+.2f}…{hi:+.2f}")
     m[1].metric("Δ points, search split", f"{b['delta_points_search']:+.2f}")
-    m[2].metric("speed-up vs FP32", speed.split(" ")[0] if b["speedup"] else "—")
+    m[2].metric("speed-up vs FP32", f"{b['speedup']:.2f}x" if b["speedup"] else "needs a GPU")
     m[3].metric("default INT8, report split", f"{b['default_delta_points_report']:+.2f}")
     if best.candidate.kind == "default":
         st.info(
@@ -165,7 +160,10 @@ if best is not None:
             "(saving it gives it a name, nothing else changes)."
         )
     if b["dominates_default"]:
-        st.success("It dominates the default INT8 recipe: more accurate on both splits and not measurably slower.")
+        st.success(
+            "It dominates the default INT8 recipe: more accurate on both splits"
+            + (" and not measurably slower." if b["speedup"] else " (speed not compared: it needs a GPU).")
+        )
     saved = st.session_state.get("prec:saved")
     if saved:
         st.success(f"Saved as **{saved}**: tick it in the variant picker of any page (Compare images, Benchmark …).")

@@ -35,7 +35,7 @@ st.caption(
 )
 
 sections = report_sections.sections()
-order = ["images", "video", "benchmark", "accuracy"]
+order = ["images", "video", "benchmark", "accuracy", "precision"]
 present = [k for k in order if k in sections] + [k for k in sections if k not in order]
 if not present:
     st.info("Nothing to report yet: run a comparison, a benchmark or an evaluation first.")

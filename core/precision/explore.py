@@ -401,6 +401,11 @@ class Explorer:
             c.speedup = Speedup.of(base, row.spread)
 
     def _mark_front(self) -> None:
+        if self.settings.flavour is Int8Flavour.TRT:  # no speed here: the front is the most accurate
+            top = max((c.delta_points for c in self.result.candidates), default=None)
+            for c in self.result.candidates:
+                c.pareto = c.delta_points == top
+            return
         timed = [c for c in self.result.candidates if c.p50_ms is not None]
         front = pareto_front([c.p50_ms for c in timed], [c.delta_points for c in timed])  # type: ignore[misc]
         for c, on in zip(timed, front, strict=True):
@@ -450,8 +455,10 @@ class Explorer:
             if s.target_speedup is not None:  # the greedy walk weighs each block's gain by its cost
                 self._time(self.result.sensitivity(), scaled(step, 0.6, 0.64))
             self._search_recipes(scaled(step, 0.64, 0.8))
-            # every point of the plot from one run, so their speeds compare
-            self._time(self.result.candidates, scaled(step, 0.8, 0.88))
+            if s.flavour is Int8Flavour.CPU:  # every point of the plot from one run, so their speeds compare
+                self._time(self.result.candidates, scaled(step, 0.8, 0.88))
+            else:
+                r.notes.append(f"trt flavour: {TRT_NOTE}; candidates are compared on accuracy only")
             self._mark_front()
             self._choose(report, scaled(step, 0.88, 1.0))
         except StoppedError:
@@ -534,11 +541,12 @@ class Explorer:
 
     def _choose(self, report_items: Sequence[LabelledImage], progress: Progress) -> None:
         r = self.result
-        timed = [c for c in r.candidates if c.speedup is not None]
-        meeting = [c for c in timed if self._meets(c)]
         s = self.settings
+        trt = s.flavour is Int8Flavour.TRT
+        timed = list(r.candidates) if trt else [c for c in r.candidates if c.speedup is not None]
+        meeting = [c for c in timed if self._meets(c)]
         if meeting:
-            if s.target_speedup is not None:
+            if s.target_speedup is not None or trt:
                 pick = max(meeting, key=lambda c: c.delta_points)
             else:
                 # the fastest, but not by noise: of those with no measurable speed difference from the fastest,
@@ -645,6 +653,17 @@ def save_best(store: ModelStore, result: ExploreResult, name: str | None = None)
     return recipe
 
 
+def chosen_words(best: dict[str, Any]) -> str:
+    """The chosen recipe's report-split figures in one sentence (``ExploreResult.to_dict()["best"]``)."""
+    lo, hi = best["delta_points_report_ci95"]
+    speed = f"{best['speedup']:.2f}x FP32 ({best['p50_ms']:.1f} ms)" if best["speedup"] else "speed needs a GPU"
+    return (
+        f"report split ({best['report_images']} images): {best['delta_points_report']:+.2f} mAP50-95 points vs FP32 "
+        f"(95 % interval {lo:+.2f} to {hi:+.2f}); {speed}; "
+        + ("meets the target" if best["meets_target"] else "does NOT meet the target")
+    )
+
+
 def explore_text(result: ExploreResult) -> str:
     """What the CLI prints without --json."""
     d = result.to_dict()
@@ -676,17 +695,13 @@ def explore_text(result: ExploreResult) -> str:
             lines.append(f"  {'*' if c['pareto'] else ' '} {c['delta_points']:+6.2f}  {speed:<18} {c['label']}")
     best = d["best"]
     if best:
-        lo, hi = best["delta_points_report_ci95"]
-        meets = "yes" if best["meets_target"] else "no"
         lines.append(
-            f"\nChosen: {best['recipe']}\n  search split {best['delta_points_search']:+.2f} points; report split "
-            f"({best['report_images']} images) {best['delta_points_report']:+.2f} points "
-            f"(95 % interval {lo:+.2f} to {hi:+.2f}); {best['speedup']}x FP32 ({best['p50_ms']} ms); meets the target: "
-            f"{meets}"
+            f"\nChosen: {best['recipe']}\n  search split {best['delta_points_search']:+.2f} points; "
+            + chosen_words(best)
         )
         verdict = "does not dominate it"
         if best["dominates_default"]:
-            verdict = "dominates it (more accurate on both splits, not slower)"
+            verdict = "dominates it (more accurate on both splits" + (", not slower)" if best["speedup"] else ")")
         lines.append(
             f"  default recipe on the report split: {best['default_delta_points_report']:+.2f} points; the chosen one "
             + verdict

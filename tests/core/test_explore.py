@@ -110,3 +110,22 @@ def test_stop_keeps_what_was_measured(store, val_dir, tmp_path):
     result = explore(s, load_dataset(val_dir), settings, should_stop=stop_after_drift)
     assert result.stopped and result.drift is not None and result.best is None
     assert "stopped" in result.notes[0]
+
+
+def test_trt_flavour_is_searched_for_accuracy_only(store, val_dir, tmp_path):
+    from core.onnx_file import read_onnx
+    from core.precision.explore import TRT_NOTE
+
+    s = ModelStore(store.source, cache_root=tmp_path, calib_dir=store.calib_dir, int8=Int8Options(max_images=8))
+    settings = ExploreSettings(flavour=Int8Flavour.TRT, target_drop=0.5, drift_images=1, fp16_images=0,
+                               max_images=8, blocks=1, search_steps=1, calibrations=())  # fmt: skip
+    result = explore(s, load_dataset(val_dir), settings)
+    d = result.to_dict()
+    assert d["flavour"] == "trt" and d["flavour_note"] == TRT_NOTE and any(TRT_NOTE in n for n in d["notes"])
+    assert all(c["p50_ms"] is None and c["speedup"] is None for c in d["candidates"])  # no CPU speed shown
+    assert read_onnx(result.default.path).int8_flavour is Int8Flavour.TRT
+    top = max(c["delta_points"] for c in d["candidates"])
+    assert [c["pareto"] for c in d["candidates"]] == [c["delta_points"] == top for c in d["candidates"]]
+    assert d["best"] is not None and d["best"]["speedup"] is None and "speed needs a GPU" in explore_text(result)
+    recipe = save_best(s, result)
+    assert result.best.variant == f"trt:int8@{recipe.name}"  # what TensorRT runs; not ort:int8
