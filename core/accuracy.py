@@ -6,6 +6,7 @@ Matching and AP come from ``ultralytics`` (``BaseValidator.match_predictions`` a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,6 +220,19 @@ class MapAccumulator:
         self._conf.append(dets.confidence)
         self._pred_cls.append(dets.class_id)
         self._pred_image.append(np.full(n, index, dtype=np.int64))
+
+    @classmethod
+    def merge(cls, parts: Sequence[MapAccumulator]) -> MapAccumulator:
+        """The accumulator of all ``parts``' images, in order: exactly what one pass over them gives."""
+        out = cls()
+        for p in parts:
+            out._tp += p._tp
+            out._conf += p._conf
+            out._pred_cls += p._pred_cls
+            out._pred_image += [i + out.images for i in p._pred_image]
+            out._target_cls += p._target_cls
+            out.images += p.images
+        return out
 
     def matches(self) -> Matches:
         """Every detection's matches and every label, with the image each belongs to (for the bootstrap)."""

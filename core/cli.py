@@ -49,6 +49,9 @@ def _model_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
     g.add_argument("--calib-method", choices=["minmax", "entropy", "percentile"], help="INT8 calibration method")
     g.add_argument("--calib-images", type=int, help="use at most this many calibration images")
     g.add_argument("--threads", type=int, default=None, help="CPU inference threads (default: physical cores)")
+    g.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="a Ray cluster (HOST:PORT, or auto) for variants placed on nodes: NODE/ort:fp32 "
+                   "(default $YOLOLAB_CLUSTER)")  # fmt: skip
 
 
 def _post_args(p: argparse.ArgumentParser) -> None:
@@ -88,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default=",".join(str(v) for v in CPU_VARIANTS))
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--batch", type=int, default=1, help="images per runtime call (default 1)")
+    p.add_argument("--shards", type=int, default=None,
+                   help="with --cluster: split the images over the cluster, this many chunks at a time; the result "
+                   "is the same as one process's")  # fmt: skip
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("compare", help="the same images through 1-4 variants, diffed against a reference variant")
@@ -127,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, default=None, help="use at most this many labelled images")
     p.add_argument("--name", help="save the chosen recipe under this name (default auto-<flavour>-<target>)")
     p.add_argument("--no-save", action="store_true", help="do not save the chosen recipe")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("cluster", help="the Ray cluster's nodes and, per node, which runtimes can run there")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS", help="HOST:PORT or auto (default $YOLOLAB_CLUSTER)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("recipes", help="the model's saved INT8 recipes (run them as ort:int8@NAME)")
@@ -183,6 +193,7 @@ def _store(args: argparse.Namespace) -> ModelStore:
         if args.calib_images < 1:
             raise InputError(f"--calib-images must be at least 1, got {args.calib_images}")
         int8 = replace(int8, max_images=args.calib_images)
+    _join_cluster(getattr(args, "cluster", None))
     with TqdmProgress("model") as bar:
         return open_store(
             args.model,
@@ -195,6 +206,20 @@ def _store(args: argparse.Namespace) -> ModelStore:
             int8=int8,
             progress=bar,
         )
+
+
+def _join_cluster(address: str | None) -> None:
+    """Connect when asked; an address that does not answer is one line, and the local variants still run."""
+    import os
+
+    from .cluster import ENV_CLUSTER, connect
+
+    if not (address or os.environ.get(ENV_CLUSTER)):
+        return
+    try:
+        connect(address)
+    except CoreError as exc:
+        print(f"warning: {exc}; variants in this process run as usual", file=sys.stderr)
 
 
 def _post_params(args: argparse.Namespace) -> PostParams:
@@ -303,7 +328,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "imgsz": store.input_size,
         "image": str(image_path),
         "batch_size": args.batch,
-        "variants": [r.to_dict() for r in rows],
+        "variants": [r.to_dict() | _transfer(det) for r, det in zip(rows, detectors, strict=True)],
     }
     if args.json:
         print(json.dumps(out, indent=2))
@@ -318,6 +343,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sharded_eval(store: ModelStore, variants: list[Variant], needed: list[Variant], dataset: Any, shards: int) -> Any:
+    from .cluster import current, sharded_collect
+    from .evaluation import summarize
+
+    cluster = current()
+    with TqdmProgress(f"eval in shards over {len(cluster.nodes())} node(s)") as bar:
+        got, shown, unreadable = sharded_collect(cluster, store, needed, dataset.items, shards, PostParams(), bar)
+    dataset.inventory.unreadable_images += unreadable
+    return summarize(got[: len(variants)], got[needed.index(REFERENCE)], shown)
+
+
+def _transfer(det: Detector) -> dict[str, Any]:
+    """A variant on a cluster node: the object-store and call overhead per call, apart from its latency."""
+    samples = getattr(det, "transfer_ms", None)
+    if not samples:
+        return {}
+    from .metrics import LatencyStats
+
+    stats = LatencyStats.from_samples(samples).to_dict()
+    return {"transfer_ms": {k: stats[k] for k in ("p50", "p90", "mean", "max")}, "node": det.node.to_dict()}  # type: ignore[attr-defined]
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .accuracy import load_dataset
     from .evaluation import evaluate
@@ -328,19 +375,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     store = _store(args)
     dataset = load_dataset(args.data, args.max_images)
     needed = with_reference(variants)
-    detectors = {v: _open(store, v, args, in_turn=len(needed) > 1) for v in needed}
-    try:
-        with TqdmProgress("eval") as bar:
-            results = evaluate(
-                [detectors[v] for v in variants],
-                dataset,
-                reference=detectors[REFERENCE],
-                progress=bar,
-                batch_size=args.batch,
-            )
-    finally:
-        for det in detectors.values():
-            det.close()
+    if args.shards:
+        results = _sharded_eval(store, variants, needed, dataset, args.shards)
+    else:
+        detectors = {v: _open(store, v, args, in_turn=len(needed) > 1) for v in needed}
+        try:
+            with TqdmProgress("eval") as bar:
+                results = evaluate(
+                    [detectors[v] for v in variants],
+                    dataset,
+                    reference=detectors[REFERENCE],
+                    progress=bar,
+                    batch_size=args.batch,
+                )
+        finally:
+            for det in detectors.values():
+                det.close()
     rep = dataset.inventory
     out = {
         "model": store.source.name,
@@ -501,6 +551,28 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from .cluster import connect
+
+    cluster = connect(args.cluster)
+    with TqdmProgress("doctor on every node", enabled=not args.json) as bar:
+        bar(0.1, "asking the nodes")
+        nodes = cluster.doctor()
+    if args.json:
+        print(json.dumps({"address": cluster.address, "nodes": nodes}, indent=2))
+        return 0
+    print(f"cluster {cluster.address}: {len(nodes)} node(s)")
+    for n in nodes:
+        head = ", head" if n["head"] else ""
+        print(f"  {n['name']} ({n['ip']}{head}): {n['cpus']:g} CPUs, {n['memory_gb']} GB, {n['gpus']:g} GPUs")
+        if n.get("error"):
+            print(f"    cannot run this project's code there: {n['error']}")
+        for r in n["runtimes"]:
+            state = "yes" if r["available"] else f"no: {r['reason']}"
+            print(f"    {r['runtime']:<11} {state}")
+    return 0
+
+
 def cmd_recipes(args: argparse.Namespace) -> int:
     from .precision.recipes import recipe_rows
 
@@ -548,6 +620,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         print(run.table().to_text())
         if run.damage:
             print(f"warning: {run.damage}", file=sys.stderr)
+    for why in run.lost.values():
+        print(f"warning: {why}", file=sys.stderr)
     return 0
 
 
@@ -583,6 +657,7 @@ COMMANDS = {
     "drift": cmd_drift,
     "explore": cmd_explore,
     "recipes": cmd_recipes,
+    "cluster": cmd_cluster,
     "report": cmd_report,
     "video": cmd_video,
     "doctor": cmd_doctor,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .accuracy import MapAccumulator, MapResult, YoloDataset
+from .accuracy import LabelledImage, MapAccumulator, MapResult, YoloDataset
 from .bootstrap import MapDelta, paired_delta
 from .detections import Detections
 from .detector import Detector
@@ -69,6 +69,69 @@ class VariantEval:
         }
 
 
+@dataclass
+class Collected:
+    """What running the images gives for one variant, before any statistic: per-image matches (mAP), the
+    latency of each image, and the detections at the display thresholds (agreement). Shards of a dataset
+    give one each; :meth:`merge` joins them in image order, so the statistics equal a single run's."""
+
+    variant: str
+    names: tuple[str, ...]
+    maps: MapAccumulator
+    latency: list[float] = field(default_factory=list)
+    shown: list[Detections] = field(default_factory=list)
+
+    @classmethod
+    def merge(cls, parts: Sequence[Collected]) -> Collected:
+        first = parts[0]
+        return cls(
+            first.variant,
+            first.names,
+            MapAccumulator.merge([p.maps for p in parts]),
+            [x for p in parts for x in p.latency],
+            [d for p in parts for d in p.shown],
+        )
+
+
+def collect(
+    detectors: Sequence[Detector],
+    items: Sequence[LabelledImage],
+    display_params: PostParams,
+    with_shown: bool,
+    progress: Progress = no_progress,
+    batch_size: int = 1,
+) -> tuple[list[Collected], list[Path], list[str]]:
+    """Each image decoded once and run through every detector (interleaved, so all see the same load).
+
+    Returns one :class:`Collected` per detector, the images they hold (in order) and the unreadable ones."""
+    got = [Collected(str(d.variant), d.names, MapAccumulator()) for d in detectors]
+    shown_images: list[Path] = []  # the image of each entry of ``shown`` (unreadable ones are skipped)
+    unreadable: list[str] = []
+    # Candidates below both thresholds can never count: the decode may drop them (core.head).
+    min_conf = min(EVAL_PARAMS.conf, display_params.conf)
+    n = len(items)
+    for start in range(0, n, batch_size):
+        chunk = []
+        for item in items[start : start + batch_size]:
+            try:
+                chunk.append((item, load_image(item.image)))
+            except InputError:
+                unreadable.append(item.image.name)
+        images = [image for _, image in chunk]
+        shown_images += [item.image for item, _ in chunk]
+        for det, c in zip(detectors, got, strict=True):
+            for (item, image), raw in zip(chunk, det.infer_raw_batch(images, min_conf), strict=True):
+                h, w = image.shape[:2]
+                dets, post_ms = det.postprocess(raw, EVAL_PARAMS)
+                c.latency.append(raw.preprocess_ms + raw.inference_ms + post_ms)
+                c.maps.add(dets, item.labels, w, h)
+                if with_shown:
+                    c.shown.append(det.postprocess(raw, display_params)[0])
+        done = min(start + batch_size, n)
+        progress(done / n, f"evaluated {done}/{n} images")
+    return got, shown_images, unreadable
+
+
 def evaluate(
     detectors: Sequence[Detector],
     dataset: YoloDataset,
@@ -97,60 +160,51 @@ def evaluate(
     runs = list(detectors)
     if reference is not None and reference not in runs:
         runs.append(reference)
-    maps = {id(d): MapAccumulator() for d in runs}
-    lat: dict[int, list[float]] = {id(d): [] for d in runs}
-    shown: dict[int, list[Detections]] = {id(d): [] for d in runs}
-    shown_images: list[Path] = []  # the image of each entry of ``shown`` (unreadable ones are skipped)
-    # Candidates below both thresholds can never count: the decode may drop them (core.head).
-    min_conf = min(EVAL_PARAMS.conf, display_params.conf)
-    n = len(dataset.items)
-    for start in range(0, n, batch_size):
-        chunk = []
-        for item in dataset.items[start : start + batch_size]:
-            try:
-                chunk.append((item, load_image(item.image)))
-            except InputError:
-                dataset.inventory.unreadable_images.append(item.image.name)
-        images = [image for _, image in chunk]
-        shown_images += [item.image for item, _ in chunk]
-        for det in runs:
-            for (item, image), raw in zip(chunk, det.infer_raw_batch(images, min_conf), strict=True):
-                h, w = image.shape[:2]
-                dets, post_ms = det.postprocess(raw, EVAL_PARAMS)
-                lat[id(det)].append(raw.preprocess_ms + raw.inference_ms + post_ms)
-                maps[id(det)].add(dets, item.labels, w, h)
-                if reference is not None:
-                    shown[id(det)].append(det.postprocess(raw, display_params)[0])
-        done = min(start + batch_size, n)
-        progress(done / n, f"evaluated {done}/{n} images")
-    results = {id(d): maps[id(d)].result(d.names) for d in runs}
+    got, shown_images, unreadable = collect(
+        runs, dataset.items, display_params, reference is not None, progress, batch_size
+    )
+    dataset.inventory.unreadable_images += unreadable
+    ref = got[runs.index(reference)] if reference is not None else None
+    return summarize(got[: len(detectors)], ref, shown_images, batch_size, resamples, progress)
+
+
+def summarize(
+    variants: Sequence[Collected],
+    reference: Collected | None,
+    shown_images: Sequence[Path],
+    batch_size: int = 1,
+    resamples: int = 1000,
+    progress: Progress = no_progress,
+) -> list[VariantEval]:
+    """The statistics of :func:`collect`'s output (one process's, or the merge of a cluster's shards)."""
+    results = {id(c): c.maps.result(c.names) for c in [*variants, *([reference] if reference else [])]}
     out = []
-    for i, det in enumerate(detectors):
+    for i, c in enumerate(variants):
         agree = delta = None
         worst: tuple[Disagreement, ...] = ()
-        if reference is not None and det is not reference:
-            parts = [agreement_parts(r, c, 0.5) for r, c in zip(shown[id(reference)], shown[id(det)], strict=True)]
+        if reference is not None and c is not reference:
+            parts = [agreement_parts(r, x, 0.5) for r, x in zip(reference.shown, c.shown, strict=True)]
             agree = merge_agreements(parts)
             ranked = sorted(
                 (Disagreement(path, p[1], p[2]) for path, p in zip(shown_images, parts, strict=True) if p[1] + p[2]),
                 key=lambda d: (-d.total, -d.missed, d.image.name),
             )
             worst = tuple(ranked[:WORST_IMAGES])
-            if resamples > 0 and maps[id(reference)].images > 0:  # no readable image: nothing to resample
-                progress(1.0, f"{det.variant}: bootstrap interval of the mAP difference ({i + 1}/{len(detectors)})")
-                ref, var = results[id(reference)], results[id(det)]
+            if resamples > 0 and reference.maps.images > 0:  # no readable image: nothing to resample
+                progress(1.0, f"{c.variant}: bootstrap interval of the mAP difference ({i + 1}/{len(variants)})")
+                ref, var = results[id(reference)], results[id(c)]
                 reported = (var.map50_95 - ref.map50_95, var.map50 - ref.map50)
-                delta = paired_delta(maps[id(reference)].matches(), maps[id(det)].matches(), reported, resamples)
+                delta = paired_delta(reference.maps.matches(), c.maps.matches(), reported, resamples)
         out.append(
             VariantEval(
-                str(det.variant),
-                results[id(det)],
-                LatencyStats.from_samples(lat[id(det)]),
+                c.variant,
+                results[id(c)],
+                LatencyStats.from_samples(c.latency),
                 agree,
                 batch_size,
                 delta,
-                results[id(reference)] if reference is not None and det is not reference else None,
-                tuple(lat[id(det)]),
+                results[id(reference)] if reference is not None and c is not reference else None,
+                tuple(c.latency),
                 worst,
             )
         )

@@ -291,6 +291,10 @@ class ModelStore:
         path: Path | None = None,
     ) -> Detector:
         """``path``: run this file as ``variant`` (a search candidate's INT8 file) instead of the variant's own."""
+        if variant.node:  # on a cluster node (core.cluster): built here, shipped there
+            from .cluster import current
+
+            return current().open_detector(self, variant, options)
         status = availability(variant.runtime)
         if not status:
             raise RuntimeUnavailableError(f"{variant} cannot run here: {status.reason}")

@@ -75,6 +75,10 @@ RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
 RECIPE_NAME_RULE = "1-40 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
+NODE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+NODE_NAME_RULE = "a node's name (its custom resource), IP address or node id, e.g. gpu-box/trt:fp16"
+
+
 def check_recipe_name(name: str) -> str:
     if not RECIPE_NAME.match(name):
         raise InputError(f"recipe name {name!r} is not valid: {RECIPE_NAME_RULE}")
@@ -89,15 +93,27 @@ class Variant:
     runtime: Runtime
     precision: Precision
     recipe: str = ""
+    node: str = ""  # a cluster node it runs on (``NODE/ort:fp32``, core.cluster); "" = in this process
 
     def __str__(self) -> str:
         base = f"{self.runtime.value}:{self.precision.value}"
-        return f"{base}@{self.recipe}" if self.recipe else base
+        base = f"{base}@{self.recipe}" if self.recipe else base
+        return f"{self.node}/{base}" if self.node else base
 
     @property
     def base(self) -> Variant:
-        """The table row this variant runs as (the recipe dropped)."""
-        return replace(self, recipe="") if self.recipe else self
+        """The table row this variant runs as (recipe and node dropped)."""
+        return replace(self, recipe="", node="") if self.recipe or self.node else self
+
+    @property
+    def here(self) -> Variant:
+        """The same variant in this process (the node dropped)."""
+        return replace(self, node="") if self.node else self
+
+    def on(self, node: str) -> Variant:
+        if not NODE_NAME.match(node):
+            raise InputError(f"node name {node!r} is not valid: {NODE_NAME_RULE}")
+        return replace(self, node=node)
 
     @property
     def spec(self) -> VariantSpec:
@@ -110,8 +126,10 @@ class Variant:
 
     @classmethod
     def parse(cls, text: str) -> Variant:
-        """Parse ``runtime:precision`` (e.g. ``ort:int8``) or ``runtime:int8@RECIPE``; the error lists what exists."""
+        """Parse ``runtime:precision`` (e.g. ``ort:int8``), ``runtime:int8@RECIPE``, either with a cluster node in
+        front (``gpu-box/trt:fp16``); the error lists what exists."""
         raw = text.strip().lower()
+        node, slash, raw = raw.rpartition("/")
         head, at, recipe = raw.partition("@")
         runtime_s, sep, precision_s = head.partition(":")
         try:
@@ -123,7 +141,8 @@ class Variant:
             raise InputError(
                 f"unknown variant {text!r}: expected runtime:precision (INT8 also runtime:int8@RECIPE), one of {known}"
             )
-        return variant.with_recipe(recipe) if at else variant
+        variant = variant.with_recipe(recipe) if at else variant
+        return variant.on(node) if slash else variant
 
 
 def parse_variants(text: str | list[str]) -> list[Variant]:

@@ -169,6 +169,8 @@ if job.error:
     st.error(job.error)
     st.stop()
 run = job.result
+for why in run.lost.values():  # a variant whose cluster node went away mid-run
+    st.warning(why)
 _, latency = job.snapshot()
 if run.stopped:
     st.warning(f"Stopped after {run.frames} frames; what was processed is below.")

@@ -1,10 +1,12 @@
 """Models: choose the model, see and build its artefacts, clear the cache, see what can run here."""
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from core.cluster import ENV_CLUSTER
 from core.compare import digest
 from core.config import OFFICIAL_MODELS, cache_dir
 from core.doctor import runtime_availability
@@ -16,6 +18,18 @@ from core.variants import Artefact
 from ui import model, navigation, pool, session_files, widgets
 
 navigation.through_app_navigation()
+
+
+@st.cache_data(ttl=60, show_spinner="Asking the cluster's nodes…")
+def _cluster_nodes(address: str) -> list[dict] | str:
+    """Each node's doctor report, or one line saying why the cluster cannot be reached."""
+    from core.cluster import connect
+
+    try:
+        return connect(address).doctor()
+    except CoreError as exc:
+        return str(exc)
+
 
 st.title("Models")
 
@@ -171,6 +185,32 @@ else:
         st.rerun()
 if gone := st.session_state.pop("models:recipe:deleted", None):
     st.success(f"Deleted recipe {gone}. Its built INT8 file stays cached until the cache is cleared.")
+
+cluster_address = os.environ.get(ENV_CLUSTER, "")
+if cluster_address:
+    st.subheader("Cluster")
+    cluster_nodes = _cluster_nodes(cluster_address)
+    if isinstance(cluster_nodes, str):
+        st.warning(f"{cluster_nodes}. Variants in this process run as usual.")
+    else:
+        st.caption(
+            f"Ray cluster `{cluster_address}`: {len(cluster_nodes)} node(s). A variant runs on a node as "
+            "NODE/runtime:precision (e.g. gpu-box/trt:fp16) from the command line; what each node can run:"
+        )
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"node": n["name"], "ip": n["ip"], "CPUs": n["cpus"], "GB": n["memory_gb"], "GPUs": n["gpus"],
+                     "can run": ", ".join(r["runtime"] for r in n["runtimes"] if r["available"]) or n.get("error", ""),
+                     "cannot run": "; ".join(f"{r['runtime']}: {r['reason']}" for r in n["runtimes"]
+                                             if not r["available"])}
+                    for n in cluster_nodes
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+            key="models:cluster",
+        )  # fmt: skip
 
 st.subheader("Runtimes on this machine")
 st.dataframe(

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -29,7 +29,7 @@ import numpy as np
 
 from ..colours import hex_to_rgb, variant_colour
 from ..draw import MAX_TILES, annotate, side_by_side
-from ..errors import InputError
+from ..errors import InputError, RuntimeUnavailableError
 from ..metrics import LatencyStats
 from ..processing import PostParams
 from ..progress import Progress, no_progress
@@ -79,17 +79,19 @@ class FrameUpdate:
     elapsed: float  # seconds since processing started
     frame: np.ndarray = field(repr=False)  # the decoded, upright picture
     grid: bool | None = field(default=None, repr=False)  # side_by_side's layout choice
+    lost: dict[str, str] = field(default_factory=dict)  # variants whose cluster node went away: why
 
     @property
     def image(self) -> np.ndarray:
         """The annotated variants side by side, each under a caption with its latency and count."""
         cached: np.ndarray | None = self.__dict__.get("_image")
         if cached is None:  # two threads may both draw it once; the result is the same
+            gone = (self.frame // 3).astype(np.uint8)  # a lost variant's tile: the frame, dimmed, no boxes
             cached = side_by_side(
-                [annotate(self.frame, r.detections) for r in self.results.values()],
-                [_caption(v, r) for v, r in self.results.items()],
+                [annotate(self.frame, r.detections) for r in self.results.values()] + [gone for _ in self.lost],
+                [_caption(v, r) for v, r in self.results.items()] + [f"{v}  LOST (node gone)" for v in self.lost],
                 self.grid,
-                [hex_to_rgb(variant_colour(v)) for v in self.results],
+                [hex_to_rgb(variant_colour(v)) for v in [*self.results, *self.lost]],
             )
             object.__setattr__(self, "_image", cached)  # frozen dataclass: a cache, not a field
         return cached
@@ -139,6 +141,7 @@ class VideoRun:
     timings: dict[str, list[StageTimings]] = field(repr=False)  # per variant, one per frame
     counts: dict[str, list[int]] = field(repr=False)  # detections per frame, per variant
     damage: str | None = None  # the file was cut off or damaged: processing ended there
+    lost: dict[str, str] = field(default_factory=dict)  # variants whose cluster node went away mid-run: why
 
     @property
     def fps_processed(self) -> float:
@@ -163,6 +166,7 @@ class VideoRun:
             "fps_processed": round(self.fps_processed, 3),
             "stopped": self.stopped,
             "damage": self.damage,
+            "lost": self.lost,
             "output": str(self.output) if self.output else None,
             "variants": [
                 {
@@ -175,7 +179,8 @@ class VideoRun:
         }
 
     def table(self) -> Table:
-        return latency_table(self.latency_ms)
+        table = latency_table(self.latency_ms)
+        return replace(table, notes=(*table.notes, *self.lost.values())) if self.lost else table
 
     def write_csv(self, dest: str | Path | TextIO) -> None:
         """Per-frame latencies: one row per frame and variant, columns :data:`CSV_COLUMNS` (milliseconds)."""
@@ -187,6 +192,8 @@ class VideoRun:
         w.writerow(CSV_COLUMNS)
         for i in range(self.frames):
             for v in self.variants:
+                if i >= len(self.timings[v]):  # lost with its node before this frame
+                    continue
                 t = self.timings[v][i]
                 ms = (f"{x:.3f}" for x in (t.preprocess, t.inference, t.postprocess, t.total))
                 w.writerow([i, v, *ms, self.counts[v][i]])
@@ -348,6 +355,7 @@ def process_video(
     encoder = _Encoder(out_path, info.frame_rate, preset) if out_path is not None else None
     timings: dict[str, list[StageTimings]] = {v: [] for v in variants}
     counts: dict[str, list[int]] = {v: [] for v in variants}
+    lost: dict[str, str] = {}
     index = 0
     stopped = False
     finished = False
@@ -366,11 +374,22 @@ def process_video(
                 raise item.exc
             results: dict[str, DetectionResult] = {}
             for v, d in zip(variants, dets, strict=True):
-                r = d.detect(item, params)
+                if v in lost:
+                    continue
+                try:
+                    r = d.detect(item, params)
+                except RuntimeUnavailableError as exc:
+                    # a variant on a cluster node that went away: say which, keep its frames, go on with the others
+                    if not hasattr(d, "node_id") or len(lost) + 1 == len(variants):
+                        raise
+                    lost[v] = f"{v}: lost at frame {index + 1} ({exc}); its figures cover the frames before"
+                    continue
                 results[v] = r
                 timings[v].append(r.timings)
                 counts[v].append(len(r.detections))
-            update = FrameUpdate(index, max(total, index + 1), results, time.perf_counter() - started, item, grid)
+            update = FrameUpdate(
+                index, max(total, index + 1), results, time.perf_counter() - started, item, grid, dict(lost)
+            )
             if encoder is not None:
                 if encoder.error is not None:
                     raise encoder.error
@@ -408,4 +427,5 @@ def process_video(
         timings=timings,
         counts=counts,
         damage=damage[0] if damage else None,
+        lost=lost,
     )

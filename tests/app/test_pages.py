@@ -322,3 +322,12 @@ def test_precision_explorer_runs_saves_a_recipe_and_compare_images_offers_it(app
     compare.run()
     assert not compare.exception
     assert saved in [c.label for c in compare.checkbox]
+
+
+def test_models_page_says_in_one_line_when_the_cluster_does_not_answer(app_env, monkeypatch):
+    monkeypatch.setenv("YOLOLAB_CLUSTER", "127.0.0.1:9")  # nothing listens there
+    at = page("models")
+    at.run()
+    assert not at.exception
+    assert any("does not answer" in w.value and "run as usual" in w.value for w in at.warning)
+    assert "Runtimes on this machine" in [h.value for h in at.subheader]  # the rest of the page is there

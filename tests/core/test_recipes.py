@@ -26,6 +26,8 @@ def test_variant_names_with_a_recipe():
     with pytest.raises(InputError, match="INT8 variants only"):
         Variant.parse("ort:fp32@keep-8")
     with pytest.raises(InputError, match="not valid"):
+        Variant.parse("ort:int8@bad name")
+    with pytest.raises(InputError):
         Variant.parse("ort:int8@../etc")
     with pytest.raises(InputError, match="unknown variant"):
         Variant.parse("ort:int4@x")

@@ -1,0 +1,102 @@
+"""What running a variant through Ray costs on top of running it in-process (issue: cluster), on one machine.
+
+    .venv/bin/python bench/cluster_overhead.py [--model yolov5n] [--iterations 200] [--json FILE]
+
+Starts a local two-node cluster (``ray.cluster_utils.Cluster``: a head and a node named "box"), opens
+``ort:fp32`` in this process and ``box/ort:fp32`` on the second node, and times both on bus.jpg at 640 in
+interleaved rounds (``core.bench``). Per call it reports the node's own latency (letterbox + inference +
+post-processing, measured there), the transfer (object store + actor call: wall time here minus the node's)
+and the wall time here. Target: the transfer adds <= 3 ms per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from core import cluster as cl
+from core.backends import BackendOptions
+from core.images import load_image
+from core.metrics import LatencySpread
+from core.samples import default_sample
+from core.store import open_store
+from core.system import system_info
+from core.variants import Variant
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="yolov5n")
+    ap.add_argument("--cache-dir", type=Path)
+    ap.add_argument("--iterations", type=int, default=200)
+    ap.add_argument("--json", type=Path, default=Path("artifacts/cluster_overhead.json"))
+    args = ap.parse_args()
+
+    from ray.cluster_utils import Cluster
+
+    store = open_store(args.model, cache_dir=args.cache_dir)
+    os.environ["PYTHONPATH"] = str(ROOT)
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    c.add_node(num_cpus=1, resources={"box": 1})
+    c.wait_for_nodes()
+    cl.connect(c.address)
+    image = load_image(default_sample())
+    opts = BackendOptions.for_turns(True)
+    local = store.open_detector(Variant.parse("ort:fp32"), opts)
+    remote = store.open_detector(Variant.parse("box/ort:fp32"), opts)
+    walls: dict[str, list[float]] = {"local": [], "remote": []}
+    node: list[float] = []
+    try:
+        for det in (local, remote):
+            for _ in range(5):
+                det.detect(image)
+        remote.transfer_ms.clear()
+        for i in range(args.iterations):
+            pair = (local, remote) if i % 2 == 0 else (remote, local)  # alternate who goes first
+            for det in pair:
+                t = time.perf_counter()
+                res = det.detect(image)
+                wall = (time.perf_counter() - t) * 1e3
+                walls["local" if det is local else "remote"].append(wall)
+                if det is remote:
+                    node.append(res.timings.total)
+            if (i + 1) % 50 == 0:
+                print(f"{i + 1}/{args.iterations}", file=sys.stderr, flush=True)
+    finally:
+        remote.close()
+        local.close()
+        cl.disconnect()
+        c.shutdown()
+    spread = {k: LatencySpread.from_samples(v) for k, v in walls.items()}
+    transfer = LatencySpread.from_samples(remote.transfer_ms)
+    added = float(np.median(np.asarray(walls["remote"]) - np.asarray(walls["local"])))
+    out = {
+        "system": system_info(),
+        "iterations": args.iterations,
+        "local_wall_p50_ms": round(spread["local"].p50, 3),
+        "remote_wall_p50_ms": round(spread["remote"].p50, 3),
+        "remote_node_latency_p50_ms": round(float(np.median(node)), 3),
+        "transfer_p50_ms": round(transfer.p50, 3),
+        "transfer_p90_ms": round(float(np.percentile(remote.transfer_ms, 90)), 3),
+        "added_wall_p50_ms": round(added, 3),
+        "bar_ms": 3.0,
+        "pass": transfer.p50 <= 3.0,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2))
+    print(json.dumps({k: v for k, v in out.items() if k != "system"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Variants on a real Ray cluster: a head and a second node ("gpu-box") started on this machine."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-cluster.txt)")
+
+from core import cluster as cl  # noqa: E402
+from core.cli import main  # noqa: E402
+from core.errors import CoreError, RuntimeUnavailableError  # noqa: E402
+from core.processing import PostParams  # noqa: E402
+from core.variants import Variant  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    from ray.cluster_utils import Cluster
+
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = f"{ROOT}{os.pathsep}{old}" if old else str(ROOT)  # the nodes' workers import core
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    box = c.add_node(num_cpus=1, resources={"gpu-box": 1})
+    c.wait_for_nodes()
+    connected = cl.connect(c.address)
+    yield c, box, connected
+    cl.disconnect()
+    c.shutdown()
+    if old is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old
+
+
+def test_an_address_that_does_not_answer_is_one_line_within_seconds():
+    t = time.perf_counter()
+    with pytest.raises(RuntimeUnavailableError, match="does not answer"):
+        cl.connect("127.0.0.1:9")  # discard port: nothing listens
+    assert time.perf_counter() - t < cl.CONNECT_TIMEOUT_S + 1
+
+
+def test_the_nodes_and_what_each_can_run(ray_cluster):
+    _, box, connected = ray_cluster
+    nodes = {n.name: n for n in connected.nodes()}
+    assert "gpu-box" in nodes and len(nodes) == 2
+    assert nodes["gpu-box"].node_id == box.node_id and not nodes["gpu-box"].head
+    report = {n["name"]: n for n in connected.doctor()}
+    ort = next(r for r in report["gpu-box"]["runtimes"] if r["runtime"] == "ort")
+    assert ort["available"] and report["gpu-box"]["node_id"] == box.node_id
+    assert report["gpu-box"]["pid"] != os.getpid()
+    with pytest.raises(CoreError, match="no live cluster node is called 'nope'"):
+        connected.node("nope")
+
+
+def test_a_variant_on_the_second_node_runs_there_and_detects_the_same(ray_cluster, store, bus_image):
+    _, box, _ = ray_cluster
+    remote = store.open_detector(Variant.parse("gpu-box/ort:fp32"))
+    try:
+        assert remote.node_id == box.node_id and remote.pid != os.getpid()  # really in that node's process
+        assert str(remote.variant) == "gpu-box/ort:fp32" and "on gpu-box" in remote.backend.description
+        with store.open_detector(Variant.parse("ort:fp32")) as local:
+            here = local.detect(bus_image)
+        there = remote.detect(bus_image)
+        assert there.detections.class_id.tolist() == here.detections.class_id.tolist()
+        assert abs(there.detections.xyxy - here.detections.xyxy).max() < 1e-3
+        assert there.timings.inference > 0 and len(remote.transfer_ms) == 1  # transfer kept apart
+        raw = remote.infer_raw(bus_image, 0.25)
+        assert len(remote.postprocess(raw, PostParams())[0]) == 4
+    finally:
+        remote.close()
+
+
+def test_cli_bench_runs_a_remote_variant_beside_a_local_one(ray_cluster, store, capsys):
+    c, _, _ = ray_cluster
+    code = main(["bench", "--model", str(store.source.path), "--cache-dir", str(store.cache_root), "--cluster",
+                 c.address, "--variants", "ort:fp32,gpu-box/ort:fp32", "--warmup", "1", "--iterations", "5",
+                 "--json"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    import json
+
+    rows = {r["variant"]: r for r in json.loads(out.out)["variants"]}
+    assert set(rows) == {"ort:fp32", "gpu-box/ort:fp32"}
+    remote = rows["gpu-box/ort:fp32"]
+    assert "on gpu-box" in remote["runs_on"] and remote["node"]["name"] == "gpu-box"
+    assert 0 <= remote["transfer_ms"]["p50"] < remote["latency_ms"]["p50"]  # measured apart, never added
+    assert "transfer_ms" not in rows["ort:fp32"]
+
+
+def test_sharded_eval_equals_one_process_to_the_last_digit(ray_cluster, store, val_dir, detectors):
+    from core.accuracy import load_dataset
+    from core.evaluation import evaluate, summarize
+
+    _, _, connected = ray_cluster
+    dataset = load_dataset(val_dir)
+    fp32, int8 = detectors["ort:fp32"], detectors["ort:int8"]
+    local = evaluate([fp32, int8], dataset, reference=fp32, resamples=200)
+    variants = [Variant.parse("ort:fp32"), Variant.parse("ort:int8")]
+    seen = []
+    got, shown, unreadable = cl.sharded_collect(connected, store, variants, dataset.items, 2, PostParams(),
+                                                lambda f, m: seen.append(m))  # fmt: skip
+    sharded = summarize(got, got[0], shown, resamples=200)
+    assert len(seen) == 8 and not unreadable  # progress from every one of the 8 chunks of 16 images
+    for a, b in zip(local, sharded, strict=True):
+        assert a.variant == b.variant and a.accuracy.images == b.accuracy.images == 128
+        assert a.accuracy.map50_95 == b.accuracy.map50_95 and a.accuracy.map50 == b.accuracy.map50
+        assert [c.ap50_95 for c in a.accuracy.per_class] == [c.ap50_95 for c in b.accuracy.per_class]
+    assert local[1].delta.map50_95.value == sharded[1].delta.map50_95.value
+    assert local[1].agreement == sharded[1].agreement
+
+
+def test_cli_cluster_lists_every_node_with_its_runtimes(ray_cluster, capsys):
+    c, box, _ = ray_cluster
+    assert main(["cluster", "--cluster", c.address, "--json"]) == 0
+    import json
+
+    nodes = {n["name"]: n for n in json.loads(capsys.readouterr().out)["nodes"]}
+    assert nodes["gpu-box"]["node_id"] == box.node_id
+    assert {r["runtime"] for r in nodes["gpu-box"]["runtimes"]} >= {"ort", "trt"}
+    assert main(["cluster", "--cluster", c.address]) == 0
+    text = capsys.readouterr().out
+    assert "gpu-box" in text and "ort" in text and "2 node(s)" in text
