@@ -12,8 +12,6 @@ and the wall time here. Target: the transfer adds <= 3 ms per image.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from core import cluster as cl
+from bench._local_cluster import two_nodes, write_json
 from core.backends import BackendOptions
 from core.images import load_image
 from core.metrics import LatencySpread
@@ -30,8 +28,6 @@ from core.samples import default_sample
 from core.store import open_store
 from core.system import system_info
 from core.variants import Variant
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
@@ -42,41 +38,33 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=Path("artifacts/cluster_overhead.json"))
     args = ap.parse_args()
 
-    from ray.cluster_utils import Cluster
-
     store = open_store(args.model, cache_dir=args.cache_dir)
-    os.environ["PYTHONPATH"] = str(ROOT)
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    c.add_node(num_cpus=1, resources={"box": 1})
-    c.wait_for_nodes()
-    cl.connect(c.address)
     image = load_image(default_sample())
     opts = BackendOptions.for_turns(True)
-    local = store.open_detector(Variant.parse("ort:fp32"), opts)
-    remote = store.open_detector(Variant.parse("box/ort:fp32"), opts)
     walls: dict[str, list[float]] = {"local": [], "remote": []}
     node: list[float] = []
-    try:
-        for det in (local, remote):
-            for _ in range(5):
-                det.detect(image)
-        remote.transfer_ms.clear()
-        for i in range(args.iterations):
-            pair = (local, remote) if i % 2 == 0 else (remote, local)  # alternate who goes first
-            for det in pair:
-                t = time.perf_counter()
-                res = det.detect(image)
-                wall = (time.perf_counter() - t) * 1e3
-                walls["local" if det is local else "remote"].append(wall)
-                if det is remote:
-                    node.append(res.timings.total)
-            if (i + 1) % 50 == 0:
-                print(f"{i + 1}/{args.iterations}", file=sys.stderr, flush=True)
-    finally:
-        remote.close()
-        local.close()
-        cl.disconnect()
-        c.shutdown()
+    with two_nodes("box"):
+        local = store.open_detector(Variant.parse("ort:fp32"), opts)
+        remote = store.open_detector(Variant.parse("box/ort:fp32"), opts)
+        try:
+            for det in (local, remote):
+                for _ in range(5):
+                    det.detect(image)
+            remote.transfer_ms.clear()
+            for i in range(args.iterations):
+                pair = (local, remote) if i % 2 == 0 else (remote, local)  # alternate who goes first
+                for det in pair:
+                    t = time.perf_counter()
+                    res = det.detect(image)
+                    wall = (time.perf_counter() - t) * 1e3
+                    walls["local" if det is local else "remote"].append(wall)
+                    if det is remote:
+                        node.append(res.timings.total)
+                if (i + 1) % 50 == 0:
+                    print(f"{i + 1}/{args.iterations}", file=sys.stderr, flush=True)
+        finally:
+            remote.close()
+            local.close()
     spread = {k: LatencySpread.from_samples(v) for k, v in walls.items()}
     transfer = LatencySpread.from_samples(remote.transfer_ms)
     added = float(np.median(np.asarray(walls["remote"]) - np.asarray(walls["local"])))
@@ -92,9 +80,7 @@ def main() -> int:
         "bar_ms": 3.0,
         "pass": transfer.p50 <= 3.0,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2))
-    print(json.dumps({k: v for k, v in out.items() if k != "system"}, indent=2))
+    write_json(args.json, out)
     return 0
 
 

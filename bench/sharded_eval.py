@@ -11,14 +11,13 @@ cost that the README extrapolates from.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._local_cluster import two_nodes, write_json
 from core import cluster as cl
 from core.accuracy import load_dataset
 from core.evaluation import evaluate, summarize
@@ -26,8 +25,6 @@ from core.processing import PostParams
 from core.store import open_store
 from core.system import system_info
 from core.variants import REFERENCE
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
@@ -39,8 +36,6 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=Path("artifacts/sharded_eval.json"))
     args = ap.parse_args()
 
-    from ray.cluster_utils import Cluster
-
     store = open_store(args.model, cache_dir=args.cache_dir)
     dataset = load_dataset(args.data)
     t = time.perf_counter()
@@ -48,12 +43,7 @@ def main() -> int:
         local = evaluate([det], dataset, reference=det, resamples=0)[0]
     local_s = time.perf_counter() - t
 
-    os.environ["PYTHONPATH"] = str(ROOT)
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    c.add_node(num_cpus=1, resources={"box": 1})
-    c.wait_for_nodes()
-    try:
-        cluster = cl.connect(c.address)
+    with two_nodes("box") as cluster:
         t = time.perf_counter()
         got, shown, _ = cl.sharded_collect(
             cluster, store, [REFERENCE], dataset.items, args.shards, PostParams(),
@@ -61,9 +51,6 @@ def main() -> int:
         )  # fmt: skip
         sharded = summarize(got, got[0], shown, resamples=0)[0]
         sharded_s = time.perf_counter() - t
-    finally:
-        cl.disconnect()
-        c.shutdown()
     n = len(dataset.items)
     out = {
         "system": system_info(),
@@ -78,9 +65,7 @@ def main() -> int:
         "per_image_ms_one_process": round(1e3 * local_s / n, 2),
         "per_image_ms_sharded": round(1e3 * sharded_s / n, 2),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2))
-    print(json.dumps({k: v for k, v in out.items() if k != "system"}, indent=2))
+    write_json(args.json, out)
     return 0
 
 

@@ -327,6 +327,15 @@ class RemoteDetector(Detector):
             ray.kill(self.actor)
 
 
+def transfer_words(variant: str, samples: Sequence[float]) -> str:
+    """One line on a remote variant's transfer (object store + actor call), which its latency leaves out."""
+    a = np.asarray(samples, dtype=np.float64)
+    return (
+        f"{variant}: transfer to and from its node p50 {np.median(a):.1f} ms (p90 {np.percentile(a, 90):.1f} ms, "
+        f"{a.size} calls) — not in its latency, which the node measured"
+    )
+
+
 _CLUSTER: Cluster | None = None
 _FAILED: dict[str, str] = {}
 

@@ -26,7 +26,8 @@ _VARIANT_PALETTE = (
     "#9c9ede",  # lavender
 )
 VARIANT_COLOURS: dict[str, str] = {str(v): _VARIANT_PALETTE[i % len(_VARIANT_PALETTE)] for i, v in enumerate(VARIANTS)}
-# Saved INT8 recipes (ort:int8@NAME): one of these, by the name's hash, so a recipe keeps its colour everywhere.
+# Saved INT8 recipes (ort:int8@NAME) and variants on cluster nodes (gpu-box/trt:fp16): one of these, by the
+# name's hash, so each keeps its colour everywhere.
 _RECIPE_PALETTE = ("#6b6ecf", "#e7969c", "#843c39", "#de9ed6", "#8ca252", "#3182bd")
 OTHER = "#4b5563"  # a name that is not a variant (e.g. a peer runtime in a bench script)
 
@@ -35,7 +36,8 @@ STAGE_COLOURS = {"preprocess": "#94a3b8", "inference": "#2563eb", "postprocess":
 
 def variant_colour(variant: Variant | str) -> str:
     name = str(variant)
-    if "@" in name and name.partition("@")[0] in VARIANT_COLOURS:
+    base = name.rpartition("/")[2].partition("@")[0]
+    if name != base and base in VARIANT_COLOURS:  # a recipe or a cluster node: its own colour, by name
         digest = hashlib.sha256(name.encode()).digest()
         return _RECIPE_PALETTE[digest[0] % len(_RECIPE_PALETTE)]
     return VARIANT_COLOURS.get(name, OTHER)

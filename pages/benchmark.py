@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import charts
 from core.bench import bench_table, benchmark_variants
+from core.cluster import transfer_words
 from core.decision import build_cards
 from core.errors import InputError
 from core.images import IMAGE_TYPES, load_image
@@ -79,7 +80,11 @@ def measure(variants=tuple(variants), threads=int(threads), batch=int(batch), ru
         if detectors is None:
             st.stop()
         update, bar = widgets.progress_callback("Benchmarking")
+    before = [len(getattr(d, "transfer_ms", ())) for d in detectors]  # pooled: earlier runs' calls are there too
     results = benchmark_variants(detectors, image, warmup=runs[0], iterations=runs[1], batch=batch, progress=update)
+    st.session_state["bench:transfer"] = {
+        str(d.variant): list(d.transfer_ms[n:]) for d, n in zip(detectors, before, strict=True) if hasattr(d, "node_id")
+    }
     bar.empty()
     st.session_state["bench:results"] = (results, store.source.name, store.input_size, threads, batch)
     st.rerun()
@@ -98,6 +103,9 @@ if not evals:
     st.caption("Run the **Accuracy** page on this model to add ΔmAP and missed detections to these cards.")
 bench = bench_table(results)
 table = pd.DataFrame(bench.records())
+for v, samples in st.session_state.get("bench:transfer", {}).items():
+    if samples and v in variants:
+        st.caption(transfer_words(v, samples))
 st.subheader(f"{model_name} @ {imgsz}px, {threads or 'auto'} threads, batch size {batch}")
 st.dataframe(table, hide_index=True, width="stretch")
 for note in bench.notes:

@@ -32,6 +32,7 @@ KEPT = (
     "img:preset",
     "img:uploads",
     "bench:results",
+    "bench:transfer",
     "acc:results",
     "vid:job",
     "vid:clip",

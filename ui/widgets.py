@@ -84,6 +84,7 @@ def variant_picker(
             if picked and status.ok:
                 chosen.append(v)
     chosen += _recipe_picks(key, store, default, disabled, reasons)
+    chosen += _node_picks(key, disabled)
     for reason, example in reasons.items():
         st.caption(f"Unavailable ({example} …): {reason}")
     if len(chosen) > max_count:
@@ -121,6 +122,32 @@ def _recipe_picks(
         if on and status.ok:
             picked.append(v)
     return picked
+
+
+def _node_picks(key: str, disabled: bool) -> list[Variant]:
+    """With a cluster ($YOLOLAB_CLUSTER): variants on its nodes, typed as NODE/runtime:precision."""
+    from core.cluster import ENV_CLUSTER
+    from core.variants import parse_variants
+
+    if not os.environ.get(ENV_CLUSTER):
+        return []
+    typed = st.text_input(
+        "Also on cluster nodes (NODE/runtime:precision, comma-separated; the Models page lists the nodes)",
+        key=f"{key}:nodes",
+        placeholder="gpu-box/trt:fp16, gpu-box/ort:fp32",
+        disabled=disabled,
+    )
+    if not typed.strip():
+        return []
+    try:
+        picked = parse_variants(typed)
+    except CoreError as exc:
+        st.error(str(exc))
+        return []
+    here = [str(v) for v in picked if not v.node]
+    if here:
+        st.error(f"{', '.join(here)}: no node given; tick variants of this machine in the grid above")
+    return [v for v in picked if v.node]
 
 
 def announce_builds(store: ModelStore, variants: Sequence[Variant]) -> None:

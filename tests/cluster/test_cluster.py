@@ -126,3 +126,38 @@ def test_cli_cluster_lists_every_node_with_its_runtimes(ray_cluster, capsys):
     assert main(["cluster", "--cluster", c.address]) == 0
     text = capsys.readouterr().out
     assert "gpu-box" in text and "ort" in text and "2 node(s)" in text
+
+
+def test_compare_images_page_runs_a_variant_on_a_node_beside_the_local_ones(ray_cluster, app_env, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    c, _, _ = ray_cluster
+    monkeypatch.setenv("YOLOLAB_CLUSTER", c.address)
+    at = AppTest.from_file(str(ROOT / "pages" / "compare_images.py"), default_timeout=600)
+    at.run()
+    at.text_input(key="img:nodes").set_value("gpu-box/ort:fp32")
+    at.run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(dict.fromkeys(table["variant"])) == ["ort:fp32", "ort:int8", "gpu-box/ort:fp32"]
+    per = table.groupby("variant")["objects"].sum()
+    assert per["gpu-box/ort:fp32"] == per["ort:fp32"]  # the same detections on the node
+
+
+def test_benchmark_page_shows_a_remote_variants_transfer_apart_from_its_latency(ray_cluster, app_env, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    c, _, _ = ray_cluster
+    monkeypatch.setenv("YOLOLAB_CLUSTER", c.address)
+    at = AppTest.from_file(str(ROOT / "pages" / "benchmark.py"), default_timeout=600)
+    at.run()
+    at.text_input(key="bench:nodes").set_value("gpu-box/ort:fp32")
+    at.number_input(key="bench:warmup").set_value(1)
+    at.number_input(key="bench:iters").set_value(10)
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    words = [x.value for x in at.caption if "transfer to and from its node" in x.value]
+    assert len(words) == 1 and words[0].startswith("gpu-box/ort:fp32: ") and "not in its latency" in words[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,62 @@ def test_killing_the_node_mid_video_loses_only_its_variant(store, videos_dir, tm
     assert why in run.table().notes and run.to_dict()["lost"] == run.lost
     assert "doomed/ort:fp32" in run.csv_text()
     assert os.environ.get("PYTHONPATH") == str(ROOT)
+
+
+def _cluster(head_cpus: int, monkeypatch):
+    from ray.cluster_utils import Cluster
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": head_cpus})
+    node = c.add_node(num_cpus=1, resources={"doomed": 1})
+    c.wait_for_nodes()
+    return c, node
+
+
+def test_a_shard_whose_node_dies_is_retried_elsewhere_and_the_result_is_unchanged(store, val_dir, detectors,
+                                                                                  monkeypatch):  # fmt: skip
+    from core.accuracy import load_dataset
+    from core.evaluation import evaluate, summarize
+
+    dataset = load_dataset(val_dir, 64)
+    local = evaluate([detectors["ort:fp32"]], dataset, reference=detectors["ort:fp32"], resamples=0)[0]
+    c, node = _cluster(1, monkeypatch)
+    killed = []
+
+    def progress(fraction, message):
+        if not killed:  # after the first chunk: the second node goes, with whatever it was running
+            c.remove_node(node, allow_graceful=False)
+            killed.append(message)
+
+    try:
+        connected = cl.connect(c.address)
+        got, shown, _ = cl.sharded_collect(connected, store, [Variant.parse("ort:fp32")], dataset.items, 2,
+                                           PostParams(), progress)  # fmt: skip
+    finally:
+        cl.disconnect()
+        c.shutdown()
+    sharded = summarize(got, got[0], shown, resamples=0)[0]
+    assert killed and sharded.accuracy.images == 64
+    assert sharded.accuracy.map50_95 == local.accuracy.map50_95 and sharded.accuracy.map50 == local.accuracy.map50
+
+
+def test_no_node_left_to_take_a_shard_is_an_error_not_a_hang(store, val_dir, monkeypatch):
+    from core.accuracy import load_dataset
+    from core.errors import RuntimeUnavailableError
+
+    dataset = load_dataset(val_dir, 48)
+    c, node = _cluster(0, monkeypatch)  # the head takes no work: only the second node can
+
+    def progress(fraction, message):
+        c.remove_node(node, allow_graceful=False)
+
+    t = time.perf_counter()
+    try:
+        connected = cl.connect(c.address)
+        with pytest.raises(RuntimeUnavailableError, match=r"shard|no shard finished"):
+            cl.sharded_collect(connected, store, [Variant.parse("ort:fp32")], dataset.items, 1, PostParams(),
+                               progress, stall_s=15)  # fmt: skip
+    finally:
+        cl.disconnect()
+        c.shutdown()
+    assert time.perf_counter() - t < 120
