@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
+from core.cluster import transfer_words
 from core.compare import ImageComparison, read_images
 from core.draw import annotate, annotate_diff
 from core.images import IMAGE_TYPES
@@ -94,7 +95,11 @@ comparison = ImageComparison(
 )
 if comparison.missing(images):
     update, bar = widgets.progress_callback("Running…")
+    before = [len(getattr(d, "transfer_ms", ())) for d in detectors]  # pooled: earlier runs' calls are there too
     comparison.run(images, update)
+    st.session_state["img:transfer"] = {
+        str(d.variant): list(d.transfer_ms[n:]) for d, n in zip(detectors, before, strict=True) if hasattr(d, "node_id")
+    }
     bar.empty()
 result = comparison.result(images, params)
 comparison.keep_only(images)  # bounded: what this session shows now
@@ -102,6 +107,9 @@ comparison.keep_only(images)  # bounded: what this session shows now
 for v in result.images[0].variants:
     if v.agreement is not None:
         st.markdown(f"**{result.headline(v.variant)}**")
+for name, samples in st.session_state.get("img:transfer", {}).items():
+    if samples and name in [str(v) for v in variants]:
+        st.caption(transfer_words(name, samples))
 
 # -- one image at a time, one column per variant ------------------------------------------------------
 labels = {im.key: f"{i + 1}. {im.name}" for i, im in enumerate(images)}

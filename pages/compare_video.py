@@ -11,6 +11,7 @@ import streamlit as st
 from PIL import Image
 
 from core import charts
+from core.cluster import transfer_words
 from core.config import cache_dir
 from core.errors import InputError
 from core.metrics import LatencyStats
@@ -171,6 +172,9 @@ if job.error:
 run = job.result
 for why in run.lost.values():  # a variant whose cluster node went away mid-run
     st.warning(why)
+for name, samples in job.transfer_ms().items():
+    if samples:
+        st.caption(transfer_words(name, samples))
 _, latency = job.snapshot()
 if run.stopped:
     st.warning(f"Stopped after {run.frames} frames; what was processed is below.")

@@ -31,6 +31,7 @@ KEPT = (
     "img:raw",
     "img:preset",
     "img:uploads",
+    "img:transfer",
     "bench:results",
     "bench:transfer",
     "acc:results",

@@ -51,6 +51,8 @@ class VideoJob:
         self.variants = [str(d.variant) for d in detectors]
         self._path, self._detectors, self._params = path, detectors, params
         self._output, self._max_frames = output, max_frames
+        # variants on cluster nodes: where their transfer samples of this run start (detectors are shared)
+        self._transfer_from = {str(d.variant): len(d.transfer_ms) for d in detectors if hasattr(d, "node_id")}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.latest: FrameUpdate | None = None  # the newest processed frame
@@ -96,6 +98,14 @@ class VideoJob:
         """The newest frame and a copy of the latencies so far, consistent with each other."""
         with self._lock:
             return self.latest, {v: list(s) for v, s in self.latency.items()}
+
+    def transfer_ms(self) -> dict[str, list[float]]:
+        """Per variant on a cluster node: its transfer per frame in this run (kept apart from its latency)."""
+        return {
+            str(d.variant): list(d.transfer_ms[self._transfer_from[str(d.variant)] :])  # type: ignore[attr-defined]
+            for d in self._detectors
+            if str(d.variant) in self._transfer_from
+        }
 
     def stop(self) -> None:
         """Ask the run to stop before its next frame; the frames processed so far are kept."""

@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-cluster.txt)")
@@ -143,6 +144,8 @@ def test_compare_images_page_runs_a_variant_on_a_node_beside_the_local_ones(ray_
     assert list(dict.fromkeys(table["variant"])) == ["ort:fp32", "ort:int8", "gpu-box/ort:fp32"]
     per = table.groupby("variant")["objects"].sum()
     assert per["gpu-box/ort:fp32"] == per["ort:fp32"]  # the same detections on the node
+    words = [x.value for x in at.caption if "transfer to and from its node" in x.value]
+    assert len(words) == 1 and words[0].startswith("gpu-box/ort:fp32: ")  # apart from its latency
 
 
 def test_benchmark_page_shows_a_remote_variants_transfer_apart_from_its_latency(ray_cluster, app_env, monkeypatch):
@@ -161,3 +164,18 @@ def test_benchmark_page_shows_a_remote_variants_transfer_apart_from_its_latency(
     assert not at.error, [e.value for e in at.error]
     words = [x.value for x in at.caption if "transfer to and from its node" in x.value]
     assert len(words) == 1 and words[0].startswith("gpu-box/ort:fp32: ") and "not in its latency" in words[0]
+
+
+def test_a_video_job_keeps_a_remote_variants_transfer_per_frame(ray_cluster, store, videos_dir, tmp_path):
+    from core.video import VideoJob
+
+    remote = store.open_detector(Variant.parse("gpu-box/ort:fp32"))
+    try:
+        remote.detect(np.zeros((64, 64, 3), np.uint8))  # a call before the job: not its figure
+        job = VideoJob(videos_dir / "car-detection.mp4", "car", [remote], PostParams(), tmp_path / "o.mp4", 5)
+        job.thread.join(120)
+        assert not job.error and job.result.frames == 5
+        (samples,) = job.transfer_ms().values()
+        assert len(samples) == 5 and all(s >= 0 for s in samples)
+    finally:
+        remote.close()
