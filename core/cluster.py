@@ -327,6 +327,20 @@ class RemoteDetector(Detector):
             ray.kill(self.actor)
 
 
+def transfer_marks(detectors: Sequence[Detector]) -> dict[str, int]:
+    """Where each remote detector's transfer samples stand now (pooled detectors keep earlier runs' calls)."""
+    return {str(d.variant): len(d.transfer_ms) for d in detectors if isinstance(d, RemoteDetector)}
+
+
+def transfer_since(detectors: Sequence[Detector], marks: dict[str, int]) -> dict[str, list[float]]:
+    """Each remote detector's transfer samples since :func:`transfer_marks` gave ``marks``."""
+    return {
+        str(d.variant): list(d.transfer_ms[marks[str(d.variant)] :])
+        for d in detectors
+        if isinstance(d, RemoteDetector) and str(d.variant) in marks
+    }
+
+
 def transfer_words(variant: str, samples: Sequence[float]) -> str:
     """One line on a remote variant's transfer (object store + actor call), which its latency leaves out."""
     a = np.asarray(samples, dtype=np.float64)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import charts
 from core.bench import bench_table, benchmark_variants
-from core.cluster import transfer_words
+from core.cluster import transfer_marks, transfer_since, transfer_words
 from core.decision import build_cards
 from core.errors import InputError
 from core.images import IMAGE_TYPES, load_image
@@ -80,11 +80,9 @@ def measure(variants=tuple(variants), threads=int(threads), batch=int(batch), ru
         if detectors is None:
             st.stop()
         update, bar = widgets.progress_callback("Benchmarking")
-    before = [len(getattr(d, "transfer_ms", ())) for d in detectors]  # pooled: earlier runs' calls are there too
+    marks = transfer_marks(detectors)
     results = benchmark_variants(detectors, image, warmup=runs[0], iterations=runs[1], batch=batch, progress=update)
-    st.session_state["bench:transfer"] = {
-        str(d.variant): list(d.transfer_ms[n:]) for d, n in zip(detectors, before, strict=True) if hasattr(d, "node_id")
-    }
+    st.session_state["bench:transfer"] = transfer_since(detectors, marks)
     bar.empty()
     st.session_state["bench:results"] = (results, store.source.name, store.input_size, threads, batch)
     st.rerun()

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.cluster import transfer_words
+from core.cluster import transfer_marks, transfer_since, transfer_words
 from core.compare import ImageComparison, read_images
 from core.draw import annotate, annotate_diff
 from core.images import IMAGE_TYPES
@@ -95,11 +95,9 @@ comparison = ImageComparison(
 )
 if comparison.missing(images):
     update, bar = widgets.progress_callback("Running…")
-    before = [len(getattr(d, "transfer_ms", ())) for d in detectors]  # pooled: earlier runs' calls are there too
+    marks = transfer_marks(detectors)
     comparison.run(images, update)
-    st.session_state["img:transfer"] = {
-        str(d.variant): list(d.transfer_ms[n:]) for d, n in zip(detectors, before, strict=True) if hasattr(d, "node_id")
-    }
+    st.session_state["img:transfer"] = transfer_since(detectors, marks)
     bar.empty()
 result = comparison.result(images, params)
 comparison.keep_only(images)  # bounded: what this session shows now

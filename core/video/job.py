@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cluster import transfer_marks, transfer_since
 from ..errors import CoreError
 from .pipeline import FrameUpdate, VideoRun, process_video
 
@@ -52,7 +53,7 @@ class VideoJob:
         self._path, self._detectors, self._params = path, detectors, params
         self._output, self._max_frames = output, max_frames
         # variants on cluster nodes: where their transfer samples of this run start (detectors are shared)
-        self._transfer_from = {str(d.variant): len(d.transfer_ms) for d in detectors if hasattr(d, "node_id")}
+        self._transfer_from = transfer_marks(detectors)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.latest: FrameUpdate | None = None  # the newest processed frame
@@ -101,11 +102,7 @@ class VideoJob:
 
     def transfer_ms(self) -> dict[str, list[float]]:
         """Per variant on a cluster node: its transfer per frame in this run (kept apart from its latency)."""
-        return {
-            str(d.variant): list(d.transfer_ms[self._transfer_from[str(d.variant)] :])  # type: ignore[attr-defined]
-            for d in self._detectors
-            if str(d.variant) in self._transfer_from
-        }
+        return transfer_since(self._detectors, self._transfer_from)
 
     def stop(self) -> None:
         """Ask the run to stop before its next frame; the frames processed so far are kept."""
