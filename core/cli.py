@@ -271,10 +271,19 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
                 args.save.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(annotate(image, res.detections)).save(args.save / f"{path.stem}.jpg", quality=92)
+        remote = _transfer(det) | {"runs_on": det.backend.description} if variant.node else {}
+        transfer = list(getattr(det, "transfer_ms", []))
     out = {"variant": str(variant), "model": store.source.name, "imgsz": store.input_size, "results": results}
+    out |= remote
     if args.json:
         print(json.dumps(out, indent=2))
     else:
+        if remote:
+            from .cluster import transfer_words
+
+            print(f"{variant} runs {remote['runs_on']}; the times below are the node's")
+            if transfer:
+                print(transfer_words(str(variant), transfer))
         for r in results:
             if "error" in r:
                 print(f"{r['image']}: ERROR {r['error']}")
@@ -471,6 +480,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from .processing import preprocess
 
     variant = Variant.parse(args.variant)
+    if variant.node:
+        raise InputError(f"{variant}: drift runs the INT8 file in this process (the one a node runs is the same "
+                         f"file); drop the node: --variant {variant.here}")  # fmt: skip
     if variant.spec.artefact.int8_flavour is None:
         raise InputError(f"{variant} is not quantized: drift compares an INT8 file with FP32 (e.g. ort:int8)")
     if args.images < 1:
@@ -562,9 +574,11 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         print(json.dumps({"address": cluster.address, "nodes": nodes}, indent=2))
         return 0
     print(f"cluster {cluster.address}: {len(nodes)} node(s)")
+    print("  a variant runs on a node as NODE/runtime:precision, NODE as named first on its line")
     for n in nodes:
         head = ", head" if n["head"] else ""
-        print(f"  {n['name']} ({n['ip']}{head}): {n['cpus']:g} CPUs, {n['memory_gb']} GB, {n['gpus']:g} GPUs")
+        here = ", this process's node" if n["here"] else ""
+        print(f"  {n['handle']} ({n['ip']}{head}{here}): {n['cpus']:g} CPUs, {n['memory_gb']} GB, {n['gpus']:g} GPUs")
         if n.get("error"):
             print(f"    cannot run this project's code there: {n['error']}")
         for r in n["runtimes"]:

@@ -8,8 +8,9 @@ shipped once through the object store; engines are built on the node from it and
 
 Timing: the node measures letterbox, inference and post-processing as a local run does; the time the
 image and the result spend travelling (object store, actor call) is measured here as the call's wall time
-minus the node's, and kept apart (:attr:`RemoteDetector.transfer_ms`), never added to the latency. An
-image sent to several variants is put into the object store once; actors on one node read the same copy.
+minus the node's, and kept apart (:attr:`RemoteDetector.transfer_ms`), never added to the latency. A frame
+for the only variant on its node travels inside the call; one that several variants on a node read is put
+into the object store once, and they all read that copy (:meth:`Cluster.frames`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 ENV_CLUSTER = "YOLOLAB_CLUSTER"
 CONNECT_TIMEOUT_S = 5.0
+INLINE_BYTES = 2_000_000  # frames up to this size travel inside the actor call (see Cluster.frames)
 ROOT = Path(__file__).resolve().parent.parent
 _BUILTIN = {"CPU", "GPU", "memory", "object_store_memory"}
 _NOT_NAMES = ("node:", "accelerator_type")  # Ray's own resources, not names a user gave the node
@@ -86,7 +88,8 @@ class Cluster:
     def __init__(self, address: str) -> None:
         self.address = address
         self._shipped: dict[str, Any] = {}  # sha256 -> object ref of the file's bytes
-        self._image: tuple[int, Any] | None = None  # (id of the array, its object ref): the last image put
+        self._image: tuple[np.ndarray, Any] | None = None  # the last frame put, and its object ref
+        self._readers: dict[str, int] = {}  # node id -> remote variants open there
 
     # -- nodes -----------------------------------------------------------------------------
 
@@ -137,14 +140,29 @@ class Cluster:
         task = ray.remote(num_cpus=0)(_node_report)
         nodes = self.nodes()
         refs = [task.options(**self._pin(n)).remote() for n in nodes]
+        handles = self.handles(nodes)
+        here = ray.get_runtime_context().get_node_id()
         out = []
         for n, ref in zip(nodes, refs, strict=True):
             try:
                 report = ray.get(ref, timeout=120)
             except Exception as exc:  # a node that cannot run our code: say so, keep the others
                 report = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0], "runtimes": []}
-            out.append(n.to_dict() | report)
+            for r in report["runtimes"]:  # the doctor there speaks of "this machine": name it
+                r["reason"] = r["reason"].replace("this machine", handles[n.node_id])
+            out.append(n.to_dict() | {"handle": handles[n.node_id], "here": n.node_id == here} | report)
         return out
+
+    @staticmethod
+    def handles(nodes: Sequence[Node]) -> dict[str, str]:
+        """node id -> the name a variant can place itself with (``HANDLE/ort:fp32``): the node's own name
+        when no other node shares it and it is a valid variant prefix, else the start of its node id."""
+        from .variants import NODE_NAME
+
+        count: dict[str, int] = {}
+        for n in nodes:
+            count[n.name] = count.get(n.name, 0) + 1
+        return {n.node_id: n.name if count[n.name] == 1 and NODE_NAME.match(n.name) else n.node_id[:16] for n in nodes}
 
     # -- remote variants -------------------------------------------------------------------
 
@@ -158,12 +176,25 @@ class Cluster:
             self._shipped[sha] = ray.put(data)
         return sha, self._shipped[sha]
 
-    def image_ref(self, image: np.ndarray) -> Any:
-        """The object-store copy of ``image``, put once however many variants read it."""
+    def frames(self, images: Sequence[np.ndarray], node: Node) -> Any:
+        """What a call to an actor on ``node`` carries for ``images``.
+
+        Measured on one machine with two nodes (``bench/cluster_overhead.py``): a frame fetched from the
+        object store by another node costs ~6.6 ms + 1.8 ms/MB, one inlined into the call ~1 ms + 3.4 ms/MB.
+        So a frame of up to :data:`INLINE_BYTES` read by the only variant open on its node goes inline; a
+        bigger one, or one that two or more variants on that node read, is put into the object store once
+        and every actor there reads that one copy."""
         import ray
 
-        if self._image is None or self._image[0] != id(image):
-            self._image = (id(image), ray.put(image))
+        size = sum(im.nbytes for im in images)
+        if size <= INLINE_BYTES and self._readers.get(node.node_id, 0) <= 1:
+            # as raw bytes: Ray serialises those with one copy less than an array (~0.4 ms per MB here)
+            return [_Packed(im.tobytes(), im.shape, im.dtype.str) for im in images]
+        if len(images) > 1:
+            return ray.put(list(images))
+        image = images[0]
+        if self._image is None or self._image[0] is not image:  # the array itself is held: no stale id
+            self._image = (image, ray.put(image))
         return self._image[1]
 
     def open_detector(
@@ -188,6 +219,7 @@ class Cluster:
             raise RuntimeUnavailableError(
                 f"{variant}: the node {node.name} could not load it: {_first_line(exc)}"
             ) from None
+        self._readers[node.node_id] = self._readers.get(node.node_id, 0) + 1
         return RemoteDetector(variant, self, actor, node, where, store.info(), store.input_hw)
 
 
@@ -203,6 +235,25 @@ def _node_report() -> dict[str, Any]:
     from .doctor import runtime_availability
 
     return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(), "runtimes": runtime_availability()}
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """A frame as bytes and shape, for the trip inside an actor call."""
+
+    data: bytes
+    shape: tuple[int, ...]
+    dtype: str
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self.data, dtype=self.dtype).reshape(self.shape)
+
+
+def _frames(images: np.ndarray | list[np.ndarray | _Packed]) -> list[np.ndarray]:
+    """What :meth:`Cluster.frames` sent, as arrays again (on the node)."""
+    if isinstance(images, np.ndarray):
+        return [images]
+    return [im.array() if isinstance(im, _Packed) else im for im in images]
 
 
 class _DetectorActor:
@@ -237,15 +288,16 @@ class _DetectorActor:
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(),
                 "description": backend.description, "max_batch": self.det.max_batch}  # fmt: skip
 
-    def infer_raw(self, images: np.ndarray | list[np.ndarray], min_conf: float) -> tuple[list[RawOutput], float]:
+    def infer_raw(self, images: Any, min_conf: float) -> tuple[list[RawOutput], float]:
+        batch = _frames(images)
         t = time.perf_counter()
-        batch = [images] if isinstance(images, np.ndarray) else images
         raws = [self.det.compact(r, min_conf) for r in self.det.infer_raw_batch(batch, min_conf)]
         return raws, (time.perf_counter() - t) * 1e3
 
-    def detect(self, images: np.ndarray | list[np.ndarray], params: PostParams) -> tuple[list[DetectionResult], float]:
+    def detect(self, images: Any, params: PostParams) -> tuple[list[DetectionResult], float]:
+        batch = _frames(images)
         t = time.perf_counter()
-        out = self.det.detect_batch([images] if isinstance(images, np.ndarray) else images, params)
+        out = self.det.detect_batch(batch, params)
         return out, (time.perf_counter() - t) * 1e3
 
     def warmup(self, n: int, batch: int) -> None:
@@ -285,13 +337,13 @@ class RemoteDetector(Detector):
         self.pid: int = where["pid"]
         self.node_id: str = where["node_id"]
         self.transfer_ms: list[float] = []
+        self._closed = False
 
     def _call(self, method: str, images: Sequence[np.ndarray], arg: object) -> Any:
         import ray
 
-        # one image: its shared object-store copy; a batch: one object for the call
-        data = self.cluster.image_ref(images[0]) if len(images) == 1 else ray.put(list(images))
-        t = time.perf_counter()
+        t = time.perf_counter()  # from here on, all is transfer but what the node says it spent
+        data = self.cluster.frames(images, self.node)
         try:
             out, node_ms = ray.get(getattr(self.actor, method).remote(data, arg))
         except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
@@ -321,6 +373,10 @@ class RemoteDetector(Detector):
     def close(self) -> None:
         import ray
 
+        readers = self.cluster._readers
+        if self.node.node_id in readers and not self._closed:
+            readers[self.node.node_id] -= 1
+        self._closed = True
         with contextlib.suppress(Exception):  # a node already gone has nothing left to close
             ray.get(self.actor.close.remote(), timeout=30)
         with contextlib.suppress(Exception):
@@ -384,6 +440,9 @@ def connect(address: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) ->
     if address != "auto" and not address.startswith("ray://") and (why := probe(address, timeout_s)):
         _FAILED[address] = why
         raise RuntimeUnavailableError(why)
+    # Ray inlines a call's arguments up to this size (default 100 KB) instead of putting them into the
+    # object store; read by this process's Ray worker when it starts, so set before ray.init
+    os.environ.setdefault("RAY_max_direct_call_object_size", str(INLINE_BYTES + 2**16))
     import ray
 
     try:

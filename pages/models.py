@@ -20,17 +20,6 @@ from ui import model, navigation, pool, session_files, widgets
 navigation.through_app_navigation()
 
 
-@st.cache_data(ttl=60, show_spinner="Asking the cluster's nodes…")
-def _cluster_nodes(address: str) -> list[dict] | str:
-    """Each node's doctor report, or one line saying why the cluster cannot be reached."""
-    from core.cluster import connect
-
-    try:
-        return connect(address).doctor()
-    except CoreError as exc:
-        return str(exc)
-
-
 st.title("Models")
 
 current = model.model_choice()
@@ -189,18 +178,22 @@ if gone := st.session_state.pop("models:recipe:deleted", None):
 cluster_address = os.environ.get(ENV_CLUSTER, "")
 if cluster_address:
     st.subheader("Cluster")
-    cluster_nodes = _cluster_nodes(cluster_address)
+    if st.button("Ask the nodes again", key="models:cluster:refresh", help="The node list is kept a minute"):
+        widgets.cluster_nodes.clear()
+    cluster_nodes = widgets.cluster_nodes(cluster_address)
     if isinstance(cluster_nodes, str):
         st.warning(f"{cluster_nodes}. Variants in this process run as usual.")
     else:
         st.caption(
-            f"Ray cluster `{cluster_address}`: {len(cluster_nodes)} node(s). A variant runs on a node as "
-            "NODE/runtime:precision (e.g. gpu-box/trt:fp16) from the command line; what each node can run:"
+            f"Ray cluster `{cluster_address}`: {len(cluster_nodes)} node(s). Every page's variant picker has a "
+            "grid per node; on the command line a variant runs on a node as NODE/runtime:precision "
+            "(e.g. gpu-box/trt:fp16, NODE as in the first column). What each node can run:"
         )
         st.dataframe(
             pd.DataFrame(
                 [
-                    {"node": n["name"], "ip": n["ip"], "CPUs": n["cpus"], "GB": n["memory_gb"], "GPUs": n["gpus"],
+                    {"node": n["handle"] + (" (this machine)" if n["here"] else ""), "ip": n["ip"],
+                     "CPUs": n["cpus"], "GB": n["memory_gb"], "GPUs": n["gpus"],
                      "can run": ", ".join(r["runtime"] for r in n["runtimes"] if r["available"]) or n.get("error", ""),
                      "cannot run": "; ".join(f"{r['runtime']}: {r['reason']}" for r in n["runtimes"]
                                              if not r["available"])}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -30,12 +30,15 @@ def _runtime_status() -> dict[str, tuple[bool, str]]:
     return {rt.value: (s.ok, s.reason) for rt in Runtime for s in [availability(rt)]}
 
 
-def variant_status(v: Variant, store: ModelStore | None) -> Availability:
-    ok, reason = _runtime_status()[v.runtime.value]
+def variant_status(
+    v: Variant, store: ModelStore | None, runtimes: dict[str, tuple[bool, str]] | None = None
+) -> Availability:
+    """Can ``v`` run: its runtime here (or on its node: ``runtimes``, the node's doctor) and its inputs here."""
+    ok, reason = (runtimes if runtimes is not None else _runtime_status()).get(v.runtime.value, (False, "unknown"))
     if not ok:
         return Availability(False, reason)
     missing = NEEDS_CALIBRATION if store is None and v.precision is Precision.INT8 else ""
-    missing = missing or (store.missing_input(v) if store is not None else "")
+    missing = missing or (store.missing_input(v.here) if store is not None else "")
     if missing:
         return Availability(False, f"{missing}: set a folder on the Models page")
     return Availability(True)
@@ -50,41 +53,14 @@ def variant_picker(
 ) -> list[Variant]:
     """A runtime x precision grid of checkboxes; returns the chosen, runnable variants in table order.
 
+    The model's saved INT8 recipes follow the grid; with a cluster ($YOLOLAB_CLUSTER), each other node
+    gets a grid of its own in an expander, its boxes enabled by what the node's doctor says runs there.
     ``disabled``: shown but locked (a running job uses them).
     """
-    precisions = list(Precision)
-    header = st.columns([2, 1, 1, 1])
-    header[0].caption("runtime")
-    for col, p in zip(header[1:], precisions, strict=True):
-        col.caption(p.value.upper())
-    chosen: list[Variant] = []
     reasons: dict[str, str] = {}
-    for rt in Runtime:
-        cols = st.columns([2, 1, 1, 1])
-        statuses = {p: variant_status(Variant(rt, p), store) for p in precisions if Variant(rt, p) in VARIANTS}
-        usable = any(s.ok for s in statuses.values())
-        # a runtime that cannot run here is greyed out, with the reason in full below the grid
-        cols[0].markdown(f"**{rt.label}**" if usable else f":gray[{rt.label} (unavailable)]")
-        for col, p in zip(cols[1:], precisions, strict=True):
-            v = Variant(rt, p)
-            if v not in VARIANTS:
-                col.markdown("—")
-                continue
-            status = statuses[p]
-            if not status:
-                reasons.setdefault(status.reason, str(v))
-            picked = col.checkbox(
-                str(v),
-                value=str(v) in default and status.ok,
-                key=f"{key}:{v}",
-                disabled=disabled or not status.ok,
-                help=status.reason or VARIANTS[v].note or None,
-                label_visibility="collapsed",
-            )
-            if picked and status.ok:
-                chosen.append(v)
+    chosen = _grid(key, store, default, disabled, reasons)
     chosen += _recipe_picks(key, store, default, disabled, reasons)
-    chosen += _node_picks(key, disabled)
+    chosen += _node_picks(key, store, default, disabled, reasons)
     for reason, example in reasons.items():
         st.caption(f"Unavailable ({example} …): {reason}")
     if len(chosen) > max_count:
@@ -95,8 +71,58 @@ def variant_picker(
     return chosen
 
 
+def _grid(
+    key: str,
+    store: ModelStore | None,
+    default: Sequence[str],
+    disabled: bool,
+    reasons: dict[str, str],
+    node: str = "",
+    runtimes: dict[str, tuple[bool, str]] | None = None,
+) -> list[Variant]:
+    """The variant table as checkboxes (on ``node`` when given, with that node's ``runtimes``)."""
+    precisions = list(Precision)
+    header = st.columns([2, 1, 1, 1])
+    header[0].caption("runtime")
+    for col, p in zip(header[1:], precisions, strict=True):
+        col.caption(p.value.upper())
+    chosen: list[Variant] = []
+    for rt in Runtime:
+        cols = st.columns([2, 1, 1, 1])
+        row = {p: Variant(rt, p) for p in precisions if Variant(rt, p) in VARIANTS}
+        row = {p: v.on(node) for p, v in row.items()} if node else row
+        statuses = {p: variant_status(v, store, runtimes) for p, v in row.items()}
+        usable = any(s.ok for s in statuses.values())
+        # a runtime that cannot run here is greyed out, with the reason in full below the grid
+        cols[0].markdown(f"**{rt.label}**" if usable else f":gray[{rt.label} (unavailable)]")
+        for col, p in zip(cols[1:], precisions, strict=True):
+            if p not in row:
+                col.markdown("—")
+                continue
+            v, status = row[p], statuses[p]
+            if not status:
+                reasons.setdefault(status.reason, str(v))
+            picked = col.checkbox(
+                str(v),
+                value=str(v) in default and status.ok,
+                key=f"{key}:{v}",
+                disabled=disabled or not status.ok,
+                help=status.reason or VARIANTS[v.base].note or None,
+                label_visibility="collapsed",
+            )
+            if picked and status.ok:
+                chosen.append(v)
+    return chosen
+
+
 def _recipe_picks(
-    key: str, store: ModelStore | None, default: Sequence[str], disabled: bool, reasons: dict[str, str]
+    key: str,
+    store: ModelStore | None,
+    default: Sequence[str],
+    disabled: bool,
+    reasons: dict[str, str],
+    node: str = "",
+    runtimes: dict[str, tuple[bool, str]] | None = None,
 ) -> list[Variant]:
     """The model's saved INT8 recipes (Precision explorer), one checkbox each, below the grid."""
     from core.precision.recipes import recipe_variant
@@ -109,7 +135,8 @@ def _recipe_picks(
     cols = st.columns(2)
     for i, recipe in enumerate(recipes):
         v = Variant.parse(recipe_variant(recipe))
-        status = variant_status(v, store)
+        v = v.on(node) if node else v
+        status = variant_status(v, store, runtimes)
         if not status:
             reasons.setdefault(status.reason, str(v))
         on = cols[i % 2].checkbox(
@@ -124,30 +151,48 @@ def _recipe_picks(
     return picked
 
 
-def _node_picks(key: str, disabled: bool) -> list[Variant]:
-    """With a cluster ($YOLOLAB_CLUSTER): variants on its nodes, typed as NODE/runtime:precision."""
-    from core.cluster import ENV_CLUSTER
-    from core.variants import parse_variants
+@st.cache_data(ttl=60, show_spinner="Asking the cluster's nodes…")
+def cluster_nodes(address: str) -> list[dict[str, Any]] | str:
+    """Each node's doctor report (``Cluster.doctor``), or one line saying why the cluster cannot be reached.
 
-    if not os.environ.get(ENV_CLUSTER):
-        return []
-    typed = st.text_input(
-        "Also on cluster nodes (NODE/runtime:precision, comma-separated; the Models page lists the nodes)",
-        key=f"{key}:nodes",
-        placeholder="gpu-box/trt:fp16, gpu-box/ort:fp32",
-        disabled=disabled,
-    )
-    if not typed.strip():
-        return []
+    Kept a minute: a node that joins shows within that (the Models page can ask again at once)."""
+    from core.cluster import connect
+
     try:
-        picked = parse_variants(typed)
+        return connect(address).doctor()
     except CoreError as exc:
-        st.error(str(exc))
+        return str(exc)
+
+
+def _node_picks(
+    key: str, store: ModelStore | None, default: Sequence[str], disabled: bool, reasons: dict[str, str]
+) -> list[Variant]:
+    """With a cluster ($YOLOLAB_CLUSTER): a grid per node other than this machine's, as NODE/runtime:precision."""
+    from core.cluster import ENV_CLUSTER
+
+    address = os.environ.get(ENV_CLUSTER, "").strip()
+    if not address:
         return []
-    here = [str(v) for v in picked if not v.node]
-    if here:
-        st.error(f"{', '.join(here)}: no node given; tick variants of this machine in the grid above")
-    return [v for v in picked if v.node]
+    nodes = cluster_nodes(address)
+    if isinstance(nodes, str):
+        st.caption(f"Cluster: {nodes}. The variants of this machine run as usual.")
+        return []
+    others = [n for n in nodes if not n.get("here")]
+    if not others:
+        st.caption(f"Cluster `{address}`: no node besides this machine's yet (the Models page lists them).")
+        return []
+    picked: list[Variant] = []
+    for n in others:
+        where = f"{n['ip']}, {n['cpus']:g} CPUs, {n['memory_gb']:g} GB, {n['gpus']:g} GPUs"
+        if n.get("error"):
+            st.caption(f"Node {n['name']} ({where}) cannot run this project's code: {n['error']}")
+            continue
+        runtimes = {r["runtime"]: (bool(r["available"]), str(r["reason"])) for r in n["runtimes"]}
+        expanded = any(d.startswith(f"{n['handle']}/") for d in default)
+        with st.expander(f"On node {n['handle']} ({where})", expanded=expanded):
+            picked += _grid(key, store, default, disabled, reasons, n["handle"], runtimes)
+            picked += _recipe_picks(key, store, default, disabled, reasons, n["handle"], runtimes)
+    return picked
 
 
 def announce_builds(store: ModelStore, variants: Sequence[Variant]) -> None:

@@ -7,79 +7,34 @@ their own images. Screenshots land in artifacts/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("YOLOLAB_CHROMIUM", "/usr/bin/chromium")
-SHOTS = ROOT / "artifacts" / "screenshots"
+from tests.browser.serve import NO_CHROMIUM, chromium, shot, streamlit_server, wait_idle
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason=f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = [pytest.mark.browser, NO_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
 def server(yolov5n_pt, calib_dir, val_dir, videos_dir, tmp_path_factory) -> Iterator[str]:
-    port = _free_port()
-    cache = tmp_path_factory.mktemp("browser-cache")
-    env = dict(
-        os.environ,
-        YOLOLAB_MODEL=str(yolov5n_pt),
-        YOLOLAB_CALIB_DIR=str(calib_dir),
-        YOLOLAB_EVAL_DATA=str(val_dir),
-        YOLOLAB_SAMPLE_VIDEOS=str(videos_dir),
-        YOLOLAB_CACHE_DIR=str(cache),
-    )
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
-    log = (tmp_path_factory.mktemp("log") / "streamlit.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    env = {
+        "YOLOLAB_MODEL": str(yolov5n_pt),
+        "YOLOLAB_CALIB_DIR": str(calib_dir),
+        "YOLOLAB_EVAL_DATA": str(val_dir),
+        "YOLOLAB_SAMPLE_VIDEOS": str(videos_dir),
+        "YOLOLAB_CACHE_DIR": str(tmp_path_factory.mktemp("browser-cache")),
+    }
+    with streamlit_server(env, tmp_path_factory.mktemp("log")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -88,19 +43,6 @@ def page(browser):
     pg = ctx.new_page()
     yield pg
     ctx.close()
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def wait_idle(page, timeout_s: float = 300) -> None:
-    """Until Streamlit's 'running' indicator is gone."""
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_s * 1000
-    )
 
 
 def assert_app_sidebar(page) -> None:

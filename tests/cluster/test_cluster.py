@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,10 +16,12 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-cluster.txt)")
 
 from core import cluster as cl  # noqa: E402
+from core.backends import availability  # noqa: E402
 from core.cli import main  # noqa: E402
 from core.errors import CoreError, RuntimeUnavailableError  # noqa: E402
 from core.processing import PostParams  # noqa: E402
-from core.variants import Variant  # noqa: E402
+from core.variants import Runtime, Variant  # noqa: E402
+from tests.browser.serve import NO_CHROMIUM, chromium, shot, streamlit_server, wait_idle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,6 +83,32 @@ def test_a_variant_on_the_second_node_runs_there_and_detects_the_same(ray_cluste
         remote.close()
 
 
+def test_a_frame_rides_in_the_call_for_one_variant_and_is_shared_by_two_on_a_node(ray_cluster, store, bus_image):
+    _, _, connected = ray_cluster
+    node = connected.node("gpu-box")
+    small = np.ascontiguousarray(bus_image[:480, :640])
+    first = store.open_detector(Variant.parse("gpu-box/ort:fp32"))
+    try:
+        (packed,) = connected.frames([small], node)  # the only reader: inside the call, as bytes
+        assert np.array_equal(packed.array(), small)
+        second = store.open_detector(Variant.parse("gpu-box/ort:fp32"))
+        try:
+            ref = connected.frames([small], node)  # two readers: one object-store copy for both
+            assert isinstance(ref, ray.ObjectRef) and connected.frames([small], node) is ref
+            other = small.copy()
+            assert connected.frames([other], node) is not ref  # a new frame, never the last one's copy
+            a, b = first.detect(small), second.detect(small)
+            assert a.detections.class_id.tolist() == b.detections.class_id.tolist()
+        finally:
+            second.close()
+        assert isinstance(connected.frames([small], node)[0], cl._Packed)  # one reader again
+        with store.open_detector(Variant.parse("ort:fp32")) as local:
+            here = local.detect(small)
+        assert first.detect(small).detections.class_id.tolist() == here.detections.class_id.tolist()
+    finally:
+        first.close()
+
+
 def test_cli_bench_runs_a_remote_variant_beside_a_local_one(ray_cluster, store, capsys):
     c, _, _ = ray_cluster
     code = main(["bench", "--model", str(store.source.path), "--cache-dir", str(store.cache_root), "--cluster",
@@ -92,6 +124,20 @@ def test_cli_bench_runs_a_remote_variant_beside_a_local_one(ray_cluster, store, 
     assert "on gpu-box" in remote["runs_on"] and remote["node"]["name"] == "gpu-box"
     assert 0 <= remote["transfer_ms"]["p50"] < remote["latency_ms"]["p50"]  # measured apart, never added
     assert "transfer_ms" not in rows["ort:fp32"]
+
+
+def test_cli_detect_says_where_a_remote_variant_ran_and_drift_refuses_a_node(ray_cluster, store, bus_jpg, capsys):
+    c, box, _ = ray_cluster
+    common = ["--model", str(store.source.path), "--cache-dir", str(store.cache_root), "--cluster", c.address]
+    assert main(["detect", *common, "--variant", "gpu-box/ort:fp32", str(bus_jpg)]) == 0
+    text = capsys.readouterr().out
+    assert "gpu-box/ort:fp32 runs on gpu-box" in text and "the times below are the node's" in text
+    assert "gpu-box/ort:fp32: transfer to and from its node p50" in text and ": 4 objects" in text
+    assert main(["detect", *common, "--variant", "gpu-box/ort:fp32", "--json", str(bus_jpg)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["node"]["node_id"] == box.node_id and got["transfer_ms"]["p50"] >= 0
+    code = main(["drift", *common, "--calib", str(store.calib_dir), "--variant", "gpu-box/ort:int8"])
+    assert code != 0 and "drop the node: --variant ort:int8" in capsys.readouterr().err
 
 
 def test_sharded_eval_equals_one_process_to_the_last_digit(ray_cluster, store, val_dir, detectors):
@@ -116,6 +162,29 @@ def test_sharded_eval_equals_one_process_to_the_last_digit(ray_cluster, store, v
     assert local[1].agreement == sharded[1].agreement
 
 
+def test_auto_finds_the_cluster_running_on_this_machine(ray_cluster):
+    """What a user types after `ray start --head` here: --cluster auto, in a process of its own."""
+    _, box, _ = ray_cluster
+    env = dict(os.environ, YOLOLAB_CLUSTER="")
+    out = subprocess.run([sys.executable, "-m", "core", "cluster", "--cluster", "auto", "--json"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout)
+    nodes = {n["handle"]: n for n in got["nodes"]}
+    assert got["address"] == "auto" and nodes["gpu-box"]["node_id"] == box.node_id
+    assert [n["here"] for n in got["nodes"]].count(True) == 1  # the node its driver joined, marked
+
+
+def test_a_node_is_named_by_its_resource_else_by_its_id_when_names_clash():
+    mk = lambda i, ip, names: cl.Node(i * 56, ip, names, 1, 1, 0, False)  # noqa: E731
+    nodes = [mk("a", "10.0.0.1", ("gpu-box",)), mk("b", "10.0.0.2", ()), mk("c", "10.0.0.2", ()),
+             mk("d", "10.0.0.3", ("GPU Box",))]  # fmt: skip
+    handles = cl.Cluster.handles(nodes)
+    assert handles == {"a" * 56: "gpu-box", "b" * 56: "b" * 16, "c" * 56: "c" * 16, "d" * 56: "d" * 16}
+    for h in handles.values():
+        assert Variant.parse(f"{h}/ort:fp32").node == h  # every handle places a variant
+
+
 def test_cli_cluster_lists_every_node_with_its_runtimes(ray_cluster, capsys):
     c, box, _ = ray_cluster
     assert main(["cluster", "--cluster", c.address, "--json"]) == 0
@@ -136,7 +205,14 @@ def test_compare_images_page_runs_a_variant_on_a_node_beside_the_local_ones(ray_
     monkeypatch.setenv("YOLOLAB_CLUSTER", c.address)
     at = AppTest.from_file(str(ROOT / "pages" / "compare_images.py"), default_timeout=600)
     at.run()
-    at.text_input(key="img:nodes").set_value("gpu-box/ort:fp32")
+    nodes = [e.label for e in at.expander if e.label.startswith("On node ")]
+    assert len(nodes) == 1 and nodes[0].startswith("On node gpu-box (")  # the head is this process's node
+    trt = at.checkbox(key="img:gpu-box/trt:fp16")
+    if availability(Runtime.TRT).ok:  # the node is this machine: what its doctor says, the box shows
+        assert not trt.disabled
+    else:
+        assert trt.disabled and "on gpu-box" in (trt.help or ""), trt.help
+    at.checkbox(key="img:gpu-box/ort:fp32").check()
     at.run()
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
@@ -155,7 +231,7 @@ def test_benchmark_page_shows_a_remote_variants_transfer_apart_from_its_latency(
     monkeypatch.setenv("YOLOLAB_CLUSTER", c.address)
     at = AppTest.from_file(str(ROOT / "pages" / "benchmark.py"), default_timeout=600)
     at.run()
-    at.text_input(key="bench:nodes").set_value("gpu-box/ort:fp32")
+    at.checkbox(key="bench:gpu-box/ort:fp32").check()
     at.number_input(key="bench:warmup").set_value(1)
     at.number_input(key="bench:iters").set_value(10)
     at.button[0].click()
@@ -179,3 +255,37 @@ def test_a_video_job_keeps_a_remote_variants_transfer_per_frame(ray_cluster, sto
         assert len(samples) == 5 and all(s >= 0 for s in samples)
     finally:
         remote.close()
+
+
+@pytest.mark.browser
+@NO_CHROMIUM
+def test_in_the_browser_a_variant_ticked_on_a_node_runs_there(ray_cluster, app_env, tmp_path):
+    """The dashboard as a user starts it with YOLOLAB_CLUSTER set: the node's grid, its variant's results
+    beside the local ones with its transfer apart, the Models page's table of nodes."""
+    c, _, _ = ray_cluster
+    env = {k: os.environ[k] for k in ("YOLOLAB_MODEL", "YOLOLAB_CALIB_DIR", "YOLOLAB_EVAL_DATA",
+                                      "YOLOLAB_SAMPLE_VIDEOS", "YOLOLAB_CACHE_DIR", "PYTHONPATH")}  # fmt: skip
+    env["YOLOLAB_CLUSTER"] = c.address
+    with streamlit_server(env, tmp_path) as url, chromium() as browser:
+        page = browser.new_context(viewport={"width": 1600, "height": 1100}).new_page()
+        page.goto(url)
+        page.get_by_text("Showing the sample images").wait_for(timeout=300_000)
+        wait_idle(page)
+        page.get_by_text("On node gpu-box (").click()
+        page.get_by_role("checkbox", name="gpu-box/ort:fp32", exact=True).check(force=True)
+        transfer = page.get_by_text(re.compile(r"^gpu-box/ort:fp32: transfer to and from its node p50"))
+        transfer.wait_for(timeout=300_000)
+        page.get_by_text(re.compile(r"^gpu-box/ort:fp32 — ")).first.wait_for(timeout=60_000)  # its headline
+        wait_idle(page)
+        assert "Traceback" not in page.content()
+        page.get_by_text(re.compile(r"^gpu-box/ort:fp32 — ")).first.scroll_into_view_if_needed()
+        shot(page, "cluster_compare_images")
+        transfer.scroll_into_view_if_needed()
+        shot(page, "cluster_compare_images_transfer")
+        page.locator("[data-testid='stSidebar']").get_by_text("Models").click()
+        page.get_by_role("heading", name="Cluster").wait_for(timeout=120_000)
+        table = page.locator("[data-testid='stDataFrame']").filter(has_text="gpu-box")
+        table.wait_for(timeout=120_000)
+        wait_idle(page)
+        table.scroll_into_view_if_needed()
+        shot(page, "cluster_models")
