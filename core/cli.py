@@ -368,10 +368,9 @@ def _transfer(det: Detector) -> dict[str, Any]:
     samples = getattr(det, "transfer_ms", None)
     if not samples:
         return {}
-    from .metrics import LatencyStats
+    from .cluster import transfer_stats
 
-    stats = LatencyStats.from_samples(samples).to_dict()
-    return {"transfer_ms": {k: stats[k] for k in ("p50", "p90", "mean", "max")}, "node": det.node.to_dict()}  # type: ignore[attr-defined]
+    return {"transfer_ms": transfer_stats(samples), "node": det.node.to_dict()}  # type: ignore[attr-defined]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

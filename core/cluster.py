@@ -397,6 +397,20 @@ def transfer_since(detectors: Sequence[Detector], marks: dict[str, int]) -> dict
     }
 
 
+def transfer_lines(transfers: dict[str, list[float]], variants: Sequence[object] | None = None) -> list[str]:
+    """:func:`transfer_words` for each remote variant with samples (of ``variants`` only, when given)."""
+    names = None if variants is None else {str(v) for v in variants}
+    return [transfer_words(v, s) for v, s in transfers.items() if s and (names is None or v in names)]
+
+
+def transfer_stats(samples: Sequence[float]) -> dict[str, float]:
+    """What ``--json`` and the pages' downloads give of a remote variant's transfer."""
+    from .metrics import LatencyStats
+
+    stats = LatencyStats.from_samples(list(samples)).to_dict()
+    return {k: stats[k] for k in ("p50", "p90", "mean", "max")}
+
+
 def transfer_words(variant: str, samples: Sequence[float]) -> str:
     """One line on a remote variant's transfer (object store + actor call), which its latency leaves out."""
     a = np.asarray(samples, dtype=np.float64)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import charts
 from core.bench import bench_table, benchmark_variants
-from core.cluster import transfer_marks, transfer_since, transfer_words
+from core.cluster import transfer_lines, transfer_marks, transfer_since, transfer_stats
 from core.decision import build_cards
 from core.errors import InputError
 from core.images import IMAGE_TYPES, load_image
@@ -101,9 +101,10 @@ if not evals:
     st.caption("Run the **Accuracy** page on this model to add ΔmAP and missed detections to these cards.")
 bench = bench_table(results)
 table = pd.DataFrame(bench.records())
-for v, samples in st.session_state.get("bench:transfer", {}).items():
-    if samples and v in variants:
-        st.caption(transfer_words(v, samples))
+transfers = {v: s for v, s in st.session_state.get("bench:transfer", {}).items() if s}
+transfer_text = transfer_lines(transfers, variants)
+for line in transfer_text:
+    st.caption(line)
 st.subheader(f"{model_name} @ {imgsz}px, {threads or 'auto'} threads, batch size {batch}")
 st.dataframe(table, hide_index=True, width="stretch")
 for note in bench.notes:
@@ -124,7 +125,10 @@ export = {
     "imgsz": imgsz,
     "threads": threads or None,
     "batch_size": batch,
-    "variants": [r.to_dict() for r in results],
+    "variants": [
+        r.to_dict() | ({"transfer_ms": transfer_stats(transfers[v])} if (v := str(r.variant)) in transfers else {})
+        for r in results
+    ],
 }
 d1, d2 = st.columns(2)
 d1.download_button("Download CSV", bench.to_csv(), "benchmark.csv", "text/csv", disabled=running)
@@ -146,6 +150,7 @@ report_sections.put_section(
             *[("text", card.headline()) for card in cards],
             ("table", card_frame),
             ("table", table),
+            *[("text", line) for line in transfer_text],
             *[("text", note) for note in bench.notes],
             ("figure", dist),
             ("figure", stages),

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.cluster import transfer_marks, transfer_since, transfer_words
+from core.cluster import transfer_lines, transfer_marks, transfer_since
 from core.compare import ImageComparison, read_images
 from core.draw import annotate, annotate_diff
 from core.images import IMAGE_TYPES
@@ -105,9 +105,9 @@ comparison.keep_only(images)  # bounded: what this session shows now
 for v in result.images[0].variants:
     if v.agreement is not None:
         st.markdown(f"**{result.headline(v.variant)}**")
-for name, samples in st.session_state.get("img:transfer", {}).items():
-    if samples and name in [str(v) for v in variants]:
-        st.caption(transfer_words(name, samples))
+transfer_text = transfer_lines(st.session_state.get("img:transfer", {}), variants)
+for line in transfer_text:
+    st.caption(line)
 
 # -- one image at a time, one column per variant ------------------------------------------------------
 labels = {im.key: f"{i + 1}. {im.name}" for i, im in enumerate(images)}
@@ -180,6 +180,7 @@ report_sections.put_section(
             *[("text", result.headline(v.variant)) for v in result.images[0].variants if v.agreement is not None],
             *report_images(result, images),
             ("table", table),
+            *[("text", line) for line in transfer_text],
             *[("text", note) for note in result.table().notes],
             ("figure", fig),
         ],

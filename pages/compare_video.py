@@ -11,7 +11,7 @@ import streamlit as st
 from PIL import Image
 
 from core import charts
-from core.cluster import transfer_words
+from core.cluster import transfer_lines
 from core.config import cache_dir
 from core.errors import InputError
 from core.metrics import LatencyStats
@@ -172,9 +172,9 @@ if job.error:
 run = job.result
 for why in run.lost.values():  # a variant whose cluster node went away mid-run
     st.warning(why)
-for name, samples in job.transfer_ms().items():
-    if samples:
-        st.caption(transfer_words(name, samples))
+transfer_text = transfer_lines(job.transfer_ms())
+for line in transfer_text:
+    st.caption(line)
 _, latency = job.snapshot()
 if run.stopped:
     st.warning(f"Stopped after {run.frames} frames; what was processed is below.")
@@ -229,6 +229,7 @@ report_sections.put_section(
             ),
             *([("image", (f"{job.name}: the last processed frame, side by side", still))] if still is not None else []),
             ("table", table),
+            *[("text", line) for line in transfer_text],
             *[("text", note) for note in stats.notes],
             ("figure", fig),
         ],

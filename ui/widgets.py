@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,31 @@ def variant_status(
     return Availability(True)
 
 
+@dataclass
+class _Picking:
+    """One variant picker's drawing: its key, model, defaults, lock, and the reasons collected for below it."""
+
+    key: str
+    store: ModelStore | None
+    default: Sequence[str]
+    disabled: bool
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def box(self, where: DeltaGenerator, v: Variant, status: Availability, tip: str | None, **kw: Any) -> bool:
+        """``v``'s checkbox in ``where``: ticked by default if asked and runnable; True if ticked and runnable."""
+        if not status:
+            self.reasons.setdefault(status.reason, str(v))
+        on = where.checkbox(
+            str(v),
+            value=str(v) in self.default and status.ok,
+            key=f"{self.key}:{v}",
+            disabled=self.disabled or not status.ok,
+            help=tip,
+            **kw,
+        )
+        return bool(on and status.ok)
+
+
 def variant_picker(
     key: str,
     store: ModelStore | None,
@@ -57,11 +83,9 @@ def variant_picker(
     gets a grid of its own in an expander, its boxes enabled by what the node's doctor says runs there.
     ``disabled``: shown but locked (a running job uses them).
     """
-    reasons: dict[str, str] = {}
-    chosen = _grid(key, store, default, disabled, reasons)
-    chosen += _recipe_picks(key, store, default, disabled, reasons)
-    chosen += _node_picks(key, store, default, disabled, reasons)
-    for reason, example in reasons.items():
+    picking = _Picking(key, store, default, disabled)
+    chosen = _grid(picking) + _recipe_picks(picking) + _node_picks(picking)
+    for reason, example in picking.reasons.items():
         st.caption(f"Unavailable ({example} …): {reason}")
     if len(chosen) > max_count:
         st.warning(f"{len(chosen)} variants chosen; at most {max_count} fit side by side. Untick some.")
@@ -71,15 +95,7 @@ def variant_picker(
     return chosen
 
 
-def _grid(
-    key: str,
-    store: ModelStore | None,
-    default: Sequence[str],
-    disabled: bool,
-    reasons: dict[str, str],
-    node: str = "",
-    runtimes: dict[str, tuple[bool, str]] | None = None,
-) -> list[Variant]:
+def _grid(picking: _Picking, node: str = "", runtimes: dict[str, tuple[bool, str]] | None = None) -> list[Variant]:
     """The variant table as checkboxes (on ``node`` when given, with that node's ``runtimes``)."""
     precisions = list(Precision)
     header = st.columns([2, 1, 1, 1])
@@ -91,7 +107,7 @@ def _grid(
         cols = st.columns([2, 1, 1, 1])
         row = {p: Variant(rt, p) for p in precisions if Variant(rt, p) in VARIANTS}
         row = {p: v.on(node) for p, v in row.items()} if node else row
-        statuses = {p: variant_status(v, store, runtimes) for p, v in row.items()}
+        statuses = {p: variant_status(v, picking.store, runtimes) for p, v in row.items()}
         usable = any(s.ok for s in statuses.values())
         # a runtime that cannot run here is greyed out, with the reason in full below the grid
         cols[0].markdown(f"**{rt.label}**" if usable else f":gray[{rt.label} (unavailable)]")
@@ -100,34 +116,19 @@ def _grid(
                 col.markdown("—")
                 continue
             v, status = row[p], statuses[p]
-            if not status:
-                reasons.setdefault(status.reason, str(v))
-            picked = col.checkbox(
-                str(v),
-                value=str(v) in default and status.ok,
-                key=f"{key}:{v}",
-                disabled=disabled or not status.ok,
-                help=status.reason or VARIANTS[v.base].note or None,
-                label_visibility="collapsed",
-            )
-            if picked and status.ok:
+            tip = status.reason or VARIANTS[v.base].note or None
+            if picking.box(col, v, status, tip, label_visibility="collapsed"):
                 chosen.append(v)
     return chosen
 
 
 def _recipe_picks(
-    key: str,
-    store: ModelStore | None,
-    default: Sequence[str],
-    disabled: bool,
-    reasons: dict[str, str],
-    node: str = "",
-    runtimes: dict[str, tuple[bool, str]] | None = None,
+    picking: _Picking, node: str = "", runtimes: dict[str, tuple[bool, str]] | None = None
 ) -> list[Variant]:
     """The model's saved INT8 recipes (Precision explorer), one checkbox each, below the grid."""
     from core.precision.recipes import recipe_variant
 
-    recipes = store.recipes.all() if store is not None else []
+    recipes = picking.store.recipes.all() if picking.store is not None else []
     if not recipes:
         return []
     st.caption("Saved INT8 recipes of this model (Precision explorer; Models page lists and deletes them)")
@@ -136,17 +137,8 @@ def _recipe_picks(
     for i, recipe in enumerate(recipes):
         v = Variant.parse(recipe_variant(recipe))
         v = v.on(node) if node else v
-        status = variant_status(v, store, runtimes)
-        if not status:
-            reasons.setdefault(status.reason, str(v))
-        on = cols[i % 2].checkbox(
-            str(v),
-            value=str(v) in default and status.ok,
-            key=f"{key}:{v}",
-            disabled=disabled or not status.ok,
-            help=f"{recipe.describe()}. {recipe.note}".strip(),
-        )
-        if on and status.ok:
+        status = variant_status(v, picking.store, runtimes)
+        if picking.box(cols[i % 2], v, status, f"{recipe.describe()}. {recipe.note}".strip()):
             picked.append(v)
     return picked
 
@@ -164,9 +156,7 @@ def cluster_nodes(address: str) -> list[dict[str, Any]] | str:
         return str(exc)
 
 
-def _node_picks(
-    key: str, store: ModelStore | None, default: Sequence[str], disabled: bool, reasons: dict[str, str]
-) -> list[Variant]:
+def _node_picks(picking: _Picking) -> list[Variant]:
     """With a cluster ($YOLOLAB_CLUSTER): a grid per node other than this machine's, as NODE/runtime:precision."""
     from core.cluster import ENV_CLUSTER
 
@@ -188,10 +178,9 @@ def _node_picks(
             st.caption(f"Node {n['name']} ({where}) cannot run this project's code: {n['error']}")
             continue
         runtimes = {r["runtime"]: (bool(r["available"]), str(r["reason"])) for r in n["runtimes"]}
-        expanded = any(d.startswith(f"{n['handle']}/") for d in default)
+        expanded = any(d.startswith(f"{n['handle']}/") for d in picking.default)
         with st.expander(f"On node {n['handle']} ({where})", expanded=expanded):
-            picked += _grid(key, store, default, disabled, reasons, n["handle"], runtimes)
-            picked += _recipe_picks(key, store, default, disabled, reasons, n["handle"], runtimes)
+            picked += _grid(picking, n["handle"], runtimes) + _recipe_picks(picking, n["handle"], runtimes)
     return picked
 
 

@@ -240,6 +240,30 @@ def test_benchmark_page_shows_a_remote_variants_transfer_apart_from_its_latency(
     assert not at.error, [e.value for e in at.error]
     words = [x.value for x in at.caption if "transfer to and from its node" in x.value]
     assert len(words) == 1 and words[0].startswith("gpu-box/ort:fp32: ") and "not in its latency" in words[0]
+    assert ("text", words[0]) in at.session_state["report"]["benchmark"].items  # the report says it too
+
+
+def test_accuracy_page_evaluates_a_variant_on_a_node_to_the_local_map(ray_cluster, app_env, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.helpers import results_table
+
+    c, _, _ = ray_cluster
+    monkeypatch.setenv("YOLOLAB_CLUSTER", c.address)
+    at = AppTest.from_file(str(ROOT / "pages" / "accuracy.py"), default_timeout=600)
+    at.run()
+    for v in ("ort:fp16", "ort:int8"):
+        at.checkbox(key=f"acc:{v}").uncheck()
+    at.checkbox(key="acc:gpu-box/ort:fp32").check()
+    at.slider(key="acc:max").set_value(16)
+    at.run()
+    next(b for b in at.button if b.label == "Evaluate").click()
+    at.run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    table = results_table(at, "mAP50-95").set_index("variant")
+    assert list(table.index) == ["ort:fp32", "gpu-box/ort:fp32"]
+    assert table.loc["gpu-box/ort:fp32", "mAP50-95"] == table.loc["ort:fp32", "mAP50-95"]  # the same file there
 
 
 def test_a_video_job_keeps_a_remote_variants_transfer_per_frame(ray_cluster, store, videos_dir, tmp_path):
