@@ -104,4 +104,7 @@ def open_detectors(
             return None
     if bar is not None:
         bar.empty()
+        from .widgets import clear_build_notes  # here, not at the top: widgets imports this module's users
+
+        clear_build_notes()
     return out

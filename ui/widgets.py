@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from core.variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
 if TYPE_CHECKING:
     from pandas import DataFrame
 
+_BUILD_NOTES = "_widgets:build_notes"  # the placeholder announce_builds wrote into
 MAX_UPLOAD_MB = 200  # keep in sync with .streamlit/config.toml server.maxUploadSize
 
 
@@ -185,7 +187,11 @@ def _node_picks(picking: _Picking) -> list[Variant]:
 
 
 def announce_builds(store: ModelStore, variants: Sequence[Variant]) -> None:
-    """Say before a run what it will build first (e.g. INT8 calibration after an image-size change)."""
+    """Say before a run what it will build first (e.g. INT8 calibration after an image-size change).
+
+    Said in a placeholder that :func:`clear_build_notes` empties once the build is done, so the page
+    never shows "not built yet" beside results of that very build."""
+    notes: list[tuple[bool, str]] = []
     for v in variants:
         artefact = v.spec.artefact
         try:
@@ -196,10 +202,27 @@ def announce_builds(store: ModelStore, variants: Sequence[Variant]) -> None:
         if artefact.int8_flavour is not None:
             options, folder = store.int8_plan(v)
             n = min(len(list_images(folder)), options.max_images or 10**9) if folder else 0
-            what = f"calibrates INT8 on {n} images of {folder.name if folder else '?'} first"
-            st.info(f"{v} at {store.input_size} px is not built yet: the first run {what} (about a minute).")
+            what = f"calibrates INT8 on {n} images of {folder.name if folder else '?'} first (about a minute)"
         else:
-            st.caption(f"{v} at {store.input_size} px is not built yet: the first run converts it (a few seconds).")
+            what = "converts it (a few seconds)"
+        notes.append(
+            (artefact.int8_flavour is not None, f"{v} at {store.input_size} px is not built yet: the first run {what}.")
+        )
+    if not notes:
+        return
+    holder = st.empty()
+    with holder.container():
+        for loud, text in notes:
+            (st.info if loud else st.caption)(text)
+    st.session_state[_BUILD_NOTES] = holder
+
+
+def clear_build_notes() -> None:
+    """Empty what :func:`announce_builds` said in this run (the artefacts are built now)."""
+    holder = st.session_state.pop(_BUILD_NOTES, None)
+    if holder is not None:
+        with contextlib.suppress(Exception):  # a placeholder of an earlier run: nothing left to empty
+            holder.empty()
 
 
 def reference_picker(variants: Sequence[Variant], key: str) -> Variant:

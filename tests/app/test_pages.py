@@ -331,3 +331,16 @@ def test_models_page_says_in_one_line_when_the_cluster_does_not_answer(app_env, 
     assert not at.exception
     assert any("does not answer" in w.value and "run as usual" in w.value for w in at.warning)
     assert "Runtimes on this machine" in [h.value for h in at.subheader]  # the rest of the page is there
+
+
+def test_the_build_announcement_is_gone_once_the_run_built_it(app_env, monkeypatch, tmp_path):
+    """Compare images builds and shows results in one run: no "not built yet" beside those results."""
+    monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(tmp_path))  # nothing built yet
+    at = page("compare_images")
+    at.session_state["img:ort:int8"] = False  # ort:fp32 and ort:fp16: seconds to convert, no calibration
+    at.session_state["img:ort:fp16"] = True
+    at.run()
+    assert not at.exception
+    said = [x.value for x in [*at.caption, *at.info]]
+    assert not any("not built yet" in x for x in said), said
+    assert set(results_table(at, "objects")["variant"]) == {"ort:fp32", "ort:fp16"}
