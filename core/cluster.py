@@ -232,7 +232,7 @@ def _node_report() -> dict[str, Any]:
     """Runs on a node: its process, and what the doctor says of each runtime there."""
     import ray
 
-    from .doctor import runtime_availability
+    from .backends import runtime_availability
 
     return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(), "runtimes": runtime_availability()}
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backends import availability
+from .backends import availability, runtime_availability
 from .backends.gpu import GpuInfo, probe_gpu
 from .errors import CoreError, InputError
 from .metrics import Agreement, agreement_over
@@ -40,23 +40,6 @@ if TYPE_CHECKING:
 RECALL_THRESHOLDS: dict[Precision, float] = {Precision.FP32: 0.95, Precision.FP16: 0.93, Precision.INT8: 0.80}
 TOLERATED_MISSES = 1  # on a few images one box flipping across the threshold is noise, not a fault
 DEFAULT_FRAMES = 30
-
-
-def runtime_availability() -> list[dict[str, Any]]:
-    rows = []
-    for runtime in Runtime:
-        status = availability(runtime)
-        precisions = [v.precision.value for v in VARIANTS if v.runtime is runtime]
-        rows.append(
-            {
-                "runtime": runtime.value,
-                "label": runtime.label,
-                "available": status.ok,
-                "reason": status.reason,
-                "precisions": precisions,
-            }
-        )
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------

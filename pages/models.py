@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.backends import runtime_availability
 from core.cluster import ENV_CLUSTER
 from core.compare import digest
 from core.config import OFFICIAL_MODELS, cache_dir
-from core.doctor import runtime_availability
 from core.errors import CoreError
 from core.precision.recipes import recipe_rows
 from core.sources import SourceKind, resolve_model

@@ -80,6 +80,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from core import doctor
+    from core.backends import runtime_availability
     from core.store import open_store
     from core.system import system_info
     from core.variants import REFERENCE
@@ -87,7 +88,7 @@ def main() -> int:
     started = time.perf_counter()
     report: dict[str, Any] = {"system": system_info(), "model": args.model}
     store = open_store(args.model, calib_dir=args.calib)
-    report["runtimes"] = doctor.runtime_availability()
+    report["runtimes"] = runtime_availability()
     check = _step(report, "gpu_check", lambda: doctor.gpu_check(lambda: store, args.video).to_dict())
     runnable, unavailable = doctor.gpu_variants()
     runnable = [v for v in runnable if not store.missing_input(v)]

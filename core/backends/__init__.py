@@ -10,6 +10,7 @@ from .base import (
     TensorrtOptions,
     availability,
     create_backend,
+    runtime_availability,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "TensorrtOptions",
     "availability",
     "create_backend",
+    "runtime_availability",
 ]

@@ -6,14 +6,14 @@ import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import CoreError, RuntimeUnavailableError
 from ..head import YoloV5Head
 from ..progress import Progress, no_progress
-from ..variants import Precision, Runtime, runtime_spec
+from ..variants import VARIANTS, Precision, Runtime, runtime_spec
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,24 @@ def availability(runtime: Runtime) -> Availability:
         return backend_class(runtime).available()
     except ImportError as exc:  # the backend module itself needs something missing
         return Availability(False, f"cannot import its backend: {exc}")
+
+
+def runtime_availability() -> list[dict[str, Any]]:
+    """Every runtime, whether it can run on this machine and why not, with its precisions (the doctor's table)."""
+    rows = []
+    for runtime in Runtime:
+        status = availability(runtime)
+        precisions = [v.precision.value for v in VARIANTS if v.runtime is runtime]
+        rows.append(
+            {
+                "runtime": runtime.value,
+                "label": runtime.label,
+                "available": status.ok,
+                "reason": status.reason,
+                "precisions": precisions,
+            }
+        )
+    return rows
 
 
 def create_backend(runtime: Runtime, options: BackendOptions | None = None) -> Backend:
