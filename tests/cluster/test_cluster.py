@@ -185,6 +185,19 @@ def test_a_node_is_named_by_its_resource_else_by_its_id_when_names_clash():
         assert Variant.parse(f"{h}/ort:fp32").node == h  # every handle places a variant
 
 
+def test_cli_sharded_eval_gives_the_local_map_and_says_its_latency_is_no_machines(ray_cluster, store, val_dir,
+                                                                                   capsys):  # fmt: skip
+    c, _, _ = ray_cluster
+    common = ["eval", "--model", str(store.source.path), "--cache-dir", str(store.cache_root), "--data",
+              str(val_dir), "--max-images", "16", "--variants", "ort:fp32", "--json"]  # fmt: skip
+    assert main(common) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main([*common, "--cluster", c.address, "--shards", "2"]) == 0
+    sharded = json.loads(capsys.readouterr().out)
+    assert sharded["variants"][0]["map50_95"] == local["variants"][0]["map50_95"]
+    assert "no machine's latency" in sharded["latency_source"] and "latency_source" not in local
+
+
 def test_cli_cluster_lists_every_node_with_its_runtimes(ray_cluster, capsys):
     c, box, _ = ray_cluster
     assert main(["cluster", "--cluster", c.address, "--json"]) == 0
