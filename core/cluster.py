@@ -101,9 +101,7 @@ class Cluster:
             if not n.get("Alive"):
                 continue
             res = n.get("Resources", {})
-            names = tuple(
-                sorted(k for k in res if k not in _BUILTIN and not k.startswith(("node:", "accelerator_type")))
-            )
+            names = tuple(sorted(k for k in res if k not in _BUILTIN and not k.startswith(_NOT_NAMES)))
             out.append(
                 Node(
                     n["NodeID"],
@@ -166,6 +164,11 @@ class Cluster:
 
     # -- remote variants -------------------------------------------------------------------
 
+    def released(self, node: Node) -> None:
+        """A remote variant on ``node`` was closed: one reader fewer for :meth:`frames`."""
+        if self._readers.get(node.node_id, 0) > 0:
+            self._readers[node.node_id] -= 1
+
     def ship(self, path: Path) -> tuple[str, Any]:
         """``path``'s bytes in the object store, once per content: (sha256, object ref)."""
         import ray
@@ -179,9 +182,10 @@ class Cluster:
     def frames(self, images: Sequence[np.ndarray], node: Node) -> Any:
         """What a call to an actor on ``node`` carries for ``images``.
 
-        Measured on one machine with two nodes (``bench/cluster_overhead.py``): a frame fetched from the
-        object store by another node costs ~6.6 ms + 1.8 ms/MB, one inlined into the call ~1 ms + 3.4 ms/MB.
-        So a frame of up to :data:`INLINE_BYTES` read by the only variant open on its node goes inline; a
+        Measured with no-op calls on one machine with two nodes: a frame the other node fetches from the
+        object store costs ~6.6 ms + 1.8 ms/MB; one inside the call as bytes 0.8 ms (tiny) to 1.2-2.0 ms
+        (0.8-0.9 MB), but ~10 ms at 2.6 MB. So a frame of up to :data:`INLINE_BYTES` read by the only
+        variant open on its node goes inline; a
         bigger one, or one that two or more variants on that node read, is put into the object store once
         and every actor there reads that one copy."""
         import ray
@@ -373,9 +377,8 @@ class RemoteDetector(Detector):
     def close(self) -> None:
         import ray
 
-        readers = self.cluster._readers
-        if self.node.node_id in readers and not self._closed:
-            readers[self.node.node_id] -= 1
+        if not self._closed:
+            self.cluster.released(self.node)
         self._closed = True
         with contextlib.suppress(Exception):  # a node already gone has nothing left to close
             ray.get(self.actor.close.remote(), timeout=30)
