@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.processing import PostParams
+from core.runtime import PostParams
 
 if TYPE_CHECKING:
-    from core.detector import Detector
+    from core.runtime import Detector
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bootstrap_time.py --model yolov5n --calib DIR --data DIR [--resamples 1000]
 
 Runs ort:fp32 and ort:int8 over the labelled set once (not timed), then times the 95 % paired bootstrap of
-ΔmAP (core.bootstrap, the matches reused, seeded) and checks that unit weights reproduce ultralytics' mAP.
+ΔmAP (core.measure.bootstrap, the matches reused, seeded) and checks that unit weights reproduce ultralytics' mAP.
 Prints the figures and exits 1 if the bar is missed.
 """
 
@@ -18,11 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.accuracy import MapAccumulator, load_dataset
-from core.bootstrap import paired_delta, weighted_map
-from core.images import load_image
-from core.processing import EVAL_PARAMS
-from core.store import open_store
+from core.data import load_dataset, load_image
+from core.measure import MapAccumulator, paired_delta, weighted_map
+from core.model import open_store
+from core.runtime import EVAL_PARAMS
 from core.variants import Variant
 
 BAR_SECONDS = 10.0

@@ -24,13 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from bench._local_cluster import two_nodes, write_json
-from core.backends import BackendOptions
-from core.convert import list_images
-from core.detector import Detector
-from core.images import load_image
-from core.samples import sample_image
-from core.store import open_store
-from core.system import system_info
+from core.data import load_image, sample_image
+from core.model import list_images, open_store
+from core.runtime import BackendOptions, Detector, system_info
 from core.variants import Variant
 
 

@@ -33,7 +33,7 @@ from bench._app_server import CHROMIUM, CHROMIUM_ARGS, app_server  # noqa: E402
 
 
 def prepare(args: argparse.Namespace) -> dict:
-    from core.store import open_store
+    from core.model import open_store
     from core.variants import Artefact
 
     store = open_store(args.model, cache_dir=args.cache_dir, calib_dir=args.calib)
@@ -80,7 +80,7 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from core.system import system_info
+    from core.runtime import system_info
 
     artefacts = prepare(args)
     runs = []

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/compare_spread.py --model yolov5n --calib DIR [--repeats 5]
 
-Runs the Compare images comparison (core.compare, the page's and `compare`'s engine: an untimed call, then 5
+Runs the Compare images comparison (core.measure.compare, the page's and `compare`'s engine: an untimed call, then 5
 timed rounds per image with the variants in turn) ``--repeats`` times from scratch on the two sample
 images with ort:fp32 and ort:int8, and prints each repeat's medians, their run-to-run spread (max - min, in
 % of the mean) and the speed-up each repeat reports: the spread should be small next to the difference.
@@ -18,11 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.backends import BackendOptions
-from core.compare import ImageComparison, read_images
-from core.processing import PostParams
-from core.samples import sample_images
-from core.store import open_store
+from core.data import sample_images
+from core.measure import ImageComparison, read_images
+from core.model import open_store
+from core.runtime import BackendOptions, PostParams
 from core.variants import Variant
 
 

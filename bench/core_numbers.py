@@ -21,14 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.accuracy import load_dataset
-from core.evaluation import evaluate
-from core.images import load_image
-from core.metrics import LatencyStats
-from core.processing import PostParams
-from core.samples import sample_image
-from core.store import open_store
-from core.system import system_info
+from core.data import load_dataset, load_image, sample_image
+from core.measure import LatencyStats, evaluate
+from core.model import open_store
+from core.runtime import PostParams, system_info
 from core.variants import CPU_VARIANTS
 
 OFFICIAL_BUS = [

@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.accuracy import load_dataset
-from core.precision.explore import Explorer, ExploreSettings, _faster, _Split, split_items
-from core.store import open_store
-from core.system import system_info
+from core.data import load_dataset
+from core.model import open_store
+from core.precision import Explorer, ExploreSettings, _faster, _Split, split_items
+from core.runtime import system_info
 from core.variants import REFERENCE
 
 

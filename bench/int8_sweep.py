@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/int8_sweep.py --model yolov5n --calib DIR --data DIR [--settings a,b] [--md FILE]
 
-Each setting is a set of ``core.convert.Int8Options``; its INT8 file is built (cached in --cache-dir like
+Each setting is a set of ``core.model.convert.Int8Options``; its INT8 file is built (cached in --cache-dir like
 any artefact), evaluated on --data with val.py's protocol, then all settings and ``ort:fp32`` are timed
 in interleaved rounds on the bus.jpg sample (``Detector.detect``, end to end: letterbox + inference +
 decode + NMS), so every setting sees the same machine state. Prints a markdown table, writes JSON.
@@ -20,21 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.accuracy import load_dataset
-from core.convert import CalibrationMethod, Int8Options
-from core.evaluation import evaluate
-from core.images import load_image
-from core.metrics import LatencyStats
-from core.processing import PostParams
-from core.samples import sample_image
-from core.store import open_store
-from core.system import system_info
+from core.data import load_dataset, load_image, sample_image
+from core.measure import LatencyStats, evaluate
+from core.model import CalibrationMethod, Int8Options, open_store
+from core.runtime import PostParams, system_info
 from core.variants import Precision, Runtime, Variant
 
 FP32 = Variant(Runtime.ORT, Precision.FP32)
 INT8 = Variant(Runtime.ORT, Precision.INT8)
 DEFAULT = Int8Options()
-# What each lever means is in core.convert.Int8Options; "stem"/"head" = first conv / Detect convs in float.
+# What each lever means is in core.model.convert.Int8Options; "stem"/"head" = first conv / Detect convs in float.
 NAIVE = replace(DEFAULT, keep_stem_float=False, keep_head_float=False, reduce_range=False, moving_average=False)
 
 

@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/peers.py --model yolov5n --calib DIR --data DIR [--images 8] [--rounds 8]
 
-Pipelines, all on the same decoded images, all with this project's letterbox (core.processing.preprocess)
+Pipelines, all on the same decoded images, all with this project's letterbox (core.runtime.processing.preprocess)
 and post-processing (conf 0.25, IoU 0.45, class-aware NMS, boxes back to the image):
 
 * ``ort:fp32``, ``ort:fp16``, ``ort:int8``: this project's detectors (``Detector.detect``), default settings.
-* ``torch:fp32``: the same checkpoint in PyTorch eager mode (``core.legacy_yolov5.load_legacy``; what the
+* ``torch:fp32``: the same checkpoint in PyTorch eager mode (``core.runtime.legacy_yolov5.load_legacy``; what the
   YOLOv5 tutorial runs), ``torch.inference_mode``, ``torch.set_num_threads`` = the ORT thread count.
 * ``openvino:fp32``: OpenVINO's CPU plugin on the very FP32 ONNX file ``ort:fp32`` runs (the whole graph,
   decode included), latency hint, f32 inference precision, the same thread count.
@@ -33,15 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.accuracy import load_dataset
-from core.backends.onnxruntime import physical_cores
-from core.detections import Detections
-from core.images import load_image
-from core.metrics import LatencyStats
-from core.processing import OutputLayout, PostParams, postprocess, preprocess
-from core.samples import sample_images
-from core.store import open_store
-from core.system import system_info
+from core.data import load_dataset, load_image, sample_images
+from core.measure import LatencyStats
+from core.model import open_store
+from core.runtime import Detections, OutputLayout, PostParams, physical_cores, postprocess, preprocess, system_info
 from core.variants import CPU_VARIANTS
 
 Run = Callable[[np.ndarray], tuple[Detections, float]]  # image -> (detections, inference-only ms)
@@ -84,7 +79,7 @@ def _external(infer: Callable[[np.ndarray], np.ndarray], names: tuple[str, ...],
 def torch_pipeline(pt: Path, threads: int, names: tuple[str, ...], hw: tuple[int, int], params: PostParams) -> Pipeline:
     import torch
 
-    from core.legacy_yolov5 import load_legacy
+    from core.runtime import load_legacy
 
     torch.set_num_threads(threads)
     model = load_legacy(pt).model
@@ -132,7 +127,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("artifacts/peers.json"))
     args = ap.parse_args()
 
-    from core.backends import BackendOptions
+    from core.runtime import BackendOptions
 
     threads = args.threads or physical_cores()
     params = PostParams()

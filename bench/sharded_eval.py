@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sharded_eval.py --model M --data DIR [--shards 2] [--json FILE]
 
-One process: ``core.evaluation.evaluate`` of ort:fp32 on --data. Sharded: a local two-node cluster
+One process: ``core.measure.evaluation.evaluate`` of ort:fp32 on --data. Sharded: a local two-node cluster
 (``ray.cluster_utils.Cluster``, one CPU each), ``core.cluster.sharded_collect`` with --shards chunks in
 flight, merged and summarised. Prints both wall times, whether every figure is identical, and the per-image
 cost that the README extrapolates from.
@@ -19,11 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._local_cluster import two_nodes, write_json
 from core import cluster as cl
-from core.accuracy import load_dataset
-from core.evaluation import evaluate, summarize
-from core.processing import PostParams
-from core.store import open_store
-from core.system import system_info
+from core.data import load_dataset
+from core.measure import evaluate, summarize
+from core.model import open_store
+from core.runtime import PostParams, system_info
 from core.variants import REFERENCE
 
 

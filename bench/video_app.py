@@ -123,8 +123,8 @@ def run_in_browser(args: argparse.Namespace, cache: Path) -> dict:
 
 def engine_alone(args: argparse.Namespace, cache: Path, frames: int | None) -> dict:
     from bench._engine_throughput import engine_only_throughput
-    from core.backends import BackendOptions
-    from core.store import open_store
+    from core.model import open_store
+    from core.runtime import BackendOptions
     from core.variants import parse_variants
     from core.video import iter_frames
 

@@ -26,10 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._engine_throughput import engine_only_throughput
-from core.backends import BackendOptions, OrtOptions
-from core.processing import PostParams
-from core.store import open_store
-from core.system import system_info
+from core.model import open_store
+from core.runtime import BackendOptions, OrtOptions, PostParams, system_info
 from core.variants import parse_variants
 from core.video import PIPELINE_PRESET, iter_frames, probe, process_video
 

@@ -1,7 +1,7 @@
-"""``python -m core``: the command-line interface (see ``core/cli.py``)."""
+"""``python -m core``: the command-line interface (see ``core/cli/``)."""
 
 import sys
 
-from .cli import main
+from core.cli import main
 
 sys.exit(main())

@@ -8,7 +8,7 @@ are JPEG and PNG only.
 
 from __future__ import annotations
 
-IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "bmp")  # single images: uploads, core.images' messages
+IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "bmp")  # single images: uploads, core.data.images' messages
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # image folders: calibration, datasets
 SAMPLE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # the project's sample images (assets/samples)
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from .errors import InputError
+from core.errors import InputError
 
 
 class Runtime(StrEnum):
@@ -178,12 +178,12 @@ class VariantSpec:
         return self.variant.precision
 
 
-_ORT_CPU = "core.backends.onnxruntime:OrtCpuBackend"
-_ORT_CUDA = "core.backends.onnxruntime:OrtCudaBackend"
-_ORT_TRT = "core.backends.onnxruntime:OrtTensorrtBackend"
-_TRT = "core.backends.tensorrt:TensorrtBackend"
-_TORCH = "core.backends.torch:TorchCpuBackend"
-_TORCH_CUDA = "core.backends.torch:TorchCudaBackend"
+_ORT_CPU = "core.runtime.backends.onnxruntime:OrtCpuBackend"
+_ORT_CUDA = "core.runtime.backends.onnxruntime:OrtCudaBackend"
+_ORT_TRT = "core.runtime.backends.onnxruntime:OrtTensorrtBackend"
+_TRT = "core.runtime.backends.tensorrt:TensorrtBackend"
+_TORCH = "core.runtime.backends.torch:TorchCpuBackend"
+_TORCH_CUDA = "core.runtime.backends.torch:TorchCudaBackend"
 _BASELINE = "the checkpoint itself, PyTorch eager (inference_mode): the baseline"
 _CPU_FP16 = (
     "FP16 weights and activations; ONNX Runtime's x86 CPU provider has few FP16 kernels and "

@@ -5,11 +5,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.accuracy import load_dataset
-from core.decision import build_cards
+from core.data import load_dataset
 from core.errors import CoreError
-from core.evaluation import eval_table, evaluate, per_class_table
+from core.measure import build_cards, eval_table, evaluate, per_class_table
+from core.report import per_class_ap, speed_vs_accuracy
 from core.variants import REFERENCE, with_reference
 from ui import model, navigation, pool, report_sections, widgets
 
@@ -115,7 +114,7 @@ for note in scores.notes:
     st.caption(note)
 st.dataframe(table, hide_index=True, width="stretch")
 
-scatter = charts.speed_vs_accuracy(results, table["Pareto"].tolist(), str(REFERENCE))
+scatter = speed_vs_accuracy(results, table["Pareto"].tolist(), str(REFERENCE))
 st.plotly_chart(scatter, width="stretch")
 
 chosen = st.selectbox("Per-class AP of", [r.variant for r in results], key="acc:perclass")
@@ -131,7 +130,7 @@ if classes.rows:
         ),
         key=lambda row: row["AP50-95"],
     )
-    fig = charts.per_class_ap(pc, chosen)
+    fig = per_class_ap(pc, chosen)
     st.plotly_chart(fig, width="stretch")
 if picked.disagreements:
     st.subheader(f"Where {chosen} differs most from {REFERENCE}")

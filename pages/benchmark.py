@@ -5,14 +5,19 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.bench import bench_table, benchmark_variants
-from core.cluster import transfer_lines, transfer_marks, transfer_since, transfer_stats
-from core.decision import build_cards
+from core.data import IMAGE_TYPES, load_image, sample_images
 from core.errors import InputError
-from core.images import IMAGE_TYPES, load_image
-from core.samples import sample_images
-from core.system import system_info
+from core.measure import (
+    bench_table,
+    benchmark_variants,
+    build_cards,
+    transfer_lines,
+    transfer_marks,
+    transfer_since,
+    transfer_stats,
+)
+from core.report import latency_distribution, stage_split, throughput
+from core.runtime import system_info
 from ui import model, navigation, pool, report_sections, widgets
 
 navigation.through_app_navigation()
@@ -110,9 +115,9 @@ st.dataframe(table, hide_index=True, width="stretch")
 for note in bench.notes:
     st.caption(note)
 
-dist = charts.latency_distribution(results)
-stages = charts.stage_split(results)
-fps = charts.throughput(results)
+dist = latency_distribution(results)
+stages = stage_split(results)
+fps = throughput(results)
 c1, c2 = st.columns(2)
 c1.plotly_chart(dist, width="stretch")
 c2.plotly_chart(stages, width="stretch")

@@ -5,13 +5,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.cluster import transfer_lines, transfer_marks, transfer_since
-from core.compare import ImageComparison, read_images
-from core.draw import annotate, annotate_diff
-from core.images import IMAGE_TYPES
-from core.metrics import match_detections
-from core.samples import sample_images
+from core.data import IMAGE_TYPES, sample_images
+from core.measure import ImageComparison, match_detections, read_images, transfer_lines, transfer_marks, transfer_since
+from core.report import annotate, annotate_diff, compare_latency
 from ui import model, navigation, pool, report_sections, widgets
 
 navigation.through_app_navigation()
@@ -148,7 +144,7 @@ for col, v in zip(st.columns(max(2, len(others))), others, strict=False):
 table = pd.DataFrame(result.table().records())
 st.subheader("All images")
 st.dataframe(table, hide_index=True, width="stretch")
-fig = charts.compare_latency(result)
+fig = compare_latency(result)
 st.plotly_chart(fig, width="stretch")
 
 

@@ -10,14 +10,13 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core import charts
-from core.cluster import transfer_lines
 from core.config import cache_dir
+from core.data import sample_videos
 from core.errors import InputError
-from core.metrics import LatencyStats
-from core.processing import PostParams
-from core.samples import DEMO_CLIP, demo_clip, sample_videos
-from core.video import VIDEO_TYPES, VideoJob, latency_table, probe, slowed_copy
+from core.measure import LatencyStats, transfer_lines
+from core.report import video_latency
+from core.runtime import PostParams
+from core.video import DEMO_CLIP, VIDEO_TYPES, VideoJob, demo_clip, latency_table, probe, slowed_copy
 from ui import model, navigation, pool, report_sections, session_files, widgets
 
 navigation.through_app_navigation()
@@ -160,7 +159,7 @@ if job.running:
                     ls = LatencyStats.from_samples(s)
                     box.metric(v, f"p50 {ls.p50:.0f} ms", help="median ms per frame, end to end, this variant")
                     box.caption(f"p95 {ls.p95:.0f} ms")
-                chart_box.plotly_chart(charts.video_latency(latency, upto=done), key=f"vid:live:{tick}")
+                chart_box.plotly_chart(video_latency(latency, upto=done), key=f"vid:live:{tick}")
             tick += 1
         time.sleep(POLL_SECONDS)
     st.rerun()  # draw the finished state
@@ -206,7 +205,7 @@ table = pd.DataFrame(stats.records())
 st.dataframe(table, hide_index=True, width="stretch")
 for note in stats.notes:
     st.caption(note)
-fig = charts.video_latency(latency)
+fig = video_latency(latency)
 st.plotly_chart(fig, key="vid:final")
 st.caption(
     f"Server memory (RSS): {job.rss_start_mb:.0f} MB at start, {job.rss_warm_mb:.0f} MB after "

@@ -6,14 +6,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.backends import runtime_availability
 from core.cluster import ENV_CLUSTER
-from core.compare import digest
 from core.config import OFFICIAL_MODELS, cache_dir
 from core.errors import CoreError
-from core.precision.recipes import recipe_rows
-from core.sources import SourceKind, resolve_model
-from core.system import system_info
+from core.measure import digest
+from core.model import SourceKind, recipe_rows, resolve_model
+from core.runtime import runtime_availability, system_info
 from core.variants import Artefact
 from ui import model, navigation, pool, session_files, widgets
 

@@ -6,20 +6,22 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.accuracy import load_dataset
+from core.data import load_dataset
 from core.errors import CoreError
-from core.precision.explore import (
+from core.precision import (
     CALIBRATIONS,
     SPLIT_RULE,
     TRT_NOTE,
     Calibration,
+    ExploreJob,
     ExploreResult,
     ExploreSettings,
     chosen_words,
+    drift_by_block,
+    explore_front,
     save_best,
+    sensitivity_chart,
 )
-from core.precision.job import ExploreJob
 from core.variants import Int8Flavour, check_recipe_name
 from ui import model, navigation, report_sections, session_files, widgets
 
@@ -187,7 +189,7 @@ def _span(pair: list[float] | None) -> str:
 
 if d["candidates"]:
     chosen_key = best.candidate.key if best is not None else ""
-    front = charts.explore_front(d, chosen_key)
+    front = explore_front(d, chosen_key)
     st.plotly_chart(front, key="prec:chart:front")
     table = pd.DataFrame(
         [
@@ -209,14 +211,14 @@ if d["candidates"]:
         "holds 1.00 is no measurable difference."
     )
 if d["sensitivity"]:
-    sens = charts.sensitivity(d["sensitivity"])
+    sens = sensitivity_chart(d["sensitivity"])
     st.plotly_chart(sens, key="prec:chart:sens")
     top = sorted(d["sensitivity"], key=lambda r: -(r["recovers_points"] or 0))[:3]
     for r in top:
         cost = "" if r["costs_ms"] is None else f" and costs {r['costs_ms']:+.1f} ms"
         st.caption(f"Keeping {r['block']} in float recovers {r['recovers_points']:+.2f} points{cost}.")
 if d["blocks"]:
-    drift = charts.drift_by_block(d["blocks"], result.drift.images if result.drift else 0)
+    drift = drift_by_block(d["blocks"], result.drift.images if result.drift else 0)
     st.plotly_chart(drift, key="prec:chart:drift")
     with st.expander("Every tensor, lowest SQNR first"):
         st.dataframe(pd.DataFrame(d["layers"]), hide_index=True, width="stretch", key="prec:layers")

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core.decision import build_cards, cards_table
-from core.html_report import render_html
-from core.system import system_info
+from core.measure import build_cards, cards_table
+from core.report import render_html
+from core.runtime import system_info
 from core.variants import REFERENCE
 from ui import model, navigation, report_sections
 

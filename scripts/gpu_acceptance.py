@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# YOLOv5n v6.1 at 640 on bus.jpg, conf 0.25, IoU 0.45 (tests/core/test_detector.py)
+# YOLOv5n v6.1 at 640 on bus.jpg, conf 0.25, IoU 0.45 (tests/runtime/test_detector.py)
 OFFICIAL_BUS = [("bus", [51, 235, 810, 781]), ("person", [50, 399, 206, 898]),
                 ("person", [220, 408, 349, 864]), ("person", [680, 379, 810, 873])]  # fmt: skip
 BOX_TOLERANCE_PX = 8  # FP16 / INT8 kernels move a box edge by a few pixels
@@ -50,9 +50,8 @@ def _step(report: dict[str, Any], name: str, work: Callable[[], Any]) -> Any:
 def _golden(store, variants) -> dict[str, Any]:
     import numpy as np
 
-    from core.images import load_image
-    from core.processing import PostParams
-    from core.samples import sample_image
+    from core.data import load_image, sample_image
+    from core.runtime import PostParams
 
     image = load_image(sample_image("bus.jpg"))
     out = {}
@@ -79,10 +78,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "artifacts" / "gpu-acceptance.json")
     args = ap.parse_args()
 
-    from core import doctor
-    from core.backends import runtime_availability
-    from core.store import open_store
-    from core.system import system_info
+    from core.cli import doctor
+    from core.model import open_store
+    from core.runtime import runtime_availability, system_info
     from core.variants import REFERENCE
 
     started = time.perf_counter()
@@ -99,8 +97,8 @@ def main() -> int:
         if args.data is not None:
 
             def accuracy() -> list[dict[str, Any]]:
-                from core.accuracy import load_dataset
-                from core.evaluation import evaluate
+                from core.data import load_dataset
+                from core.measure import evaluate
 
                 dataset = load_dataset(args.data, args.images)
                 detectors = [store.open_detector(v) for v in [REFERENCE, *runnable]]
@@ -116,9 +114,8 @@ def main() -> int:
             report["skipped"]["accuracy"] = "no --data given"
 
         def latency() -> list[dict[str, Any]]:
-            from core.bench import benchmark_variants
-            from core.images import load_image
-            from core.samples import sample_image
+            from core.data import load_image, sample_image
+            from core.measure import benchmark_variants
 
             detectors = [store.open_detector(v) for v in [REFERENCE, *runnable]]
             try:

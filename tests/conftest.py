@@ -48,14 +48,14 @@ def videos_dir(shared: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def bus_jpg() -> Path:
-    from core.samples import sample_image
+    from core.data.samples import sample_image
 
     return sample_image("bus.jpg")
 
 
 @pytest.fixture(scope="session")
 def bus_image(bus_jpg: Path):
-    from core.images import load_image
+    from core.data.images import load_image
 
     return load_image(bus_jpg)
 
@@ -69,8 +69,8 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def store(yolov5n_pt: Path, calib_dir: Path, session_cache: Path):
     """YOLOv5n at 640 with the default INT8 settings, calibrated on coco128."""
-    from core.sources import resolve_model
-    from core.store import ModelStore
+    from core.model.sources import resolve_model
+    from core.model.store import ModelStore
 
     return ModelStore(resolve_model(yolov5n_pt), cache_root=session_cache, calib_dir=calib_dir)
 

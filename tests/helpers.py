@@ -16,8 +16,8 @@ def legacy_pickle_names() -> Iterator[None]:
     """Make our stand-in classes pickle under the legacy ``models.yolo`` / ``models.common`` names."""
     import ultralytics.nn.modules as um
 
-    from core._legacy_modules import LegacyDetect, LegacyModel
-    from core.legacy_yolov5 import _COMMON_BLOCKS
+    from core.runtime._legacy_modules import LegacyDetect, LegacyModel
+    from core.runtime.legacy_yolov5 import _COMMON_BLOCKS
 
     mods = {n: types.ModuleType(n) for n in ("models", "models.yolo", "models.common")}
     saved_mods = {n: sys.modules.get(n) for n in mods}
@@ -60,7 +60,7 @@ def custom_class_checkpoint(yolov5n_pt: Path, path: Path, names: list[str]) -> P
     import torch
     from torch import nn
 
-    from core.legacy_yolov5 import load_legacy
+    from core.runtime.legacy_yolov5 import load_legacy
 
     model = copy.deepcopy(load_legacy(yolov5n_pt).model)
     detect = model.model[-1]
@@ -89,7 +89,7 @@ def hostile_checkpoint(path: Path, marker: Path, disguise_as_yolov5: bool) -> Pa
     payload: dict[str, object] = {"evil": MarkerPayload(marker)}
     if disguise_as_yolov5:
         with legacy_pickle_names():
-            from core._legacy_modules import LegacyModel
+            from core.runtime._legacy_modules import LegacyModel
 
             payload["model"] = LegacyModel()
             torch.save(payload, str(path))

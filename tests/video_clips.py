@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from core.detections import DetectionResult, Detections, StageTimings
+from core.runtime.detections import DetectionResult, Detections, StageTimings
 from core.video import H264Writer
 
 TOKYO = "street_people_car_tokyo_360p.mp4"
@@ -87,6 +87,8 @@ class FakeDetector:
         self.variant = name
         self.calls = 0
         self.fail_at = fail_at
+        self.node = None  # the Detector contract: runs in this process, so no transfer
+        self.transfer_ms: list[float] = []
 
     def detect(self, image: np.ndarray, params: object = None) -> DetectionResult:
         self.calls += 1

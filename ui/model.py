@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.config import DEFAULT_IMGSZ, cache_dir
 from core.errors import CoreError
-from core.store import ModelStore, open_store
+from core.model import ModelStore, open_store
 
 ENV_MODEL = "YOLOLAB_MODEL"  # the model the app starts with (path or official name)
 ENV_CALIB = "YOLOLAB_CALIB_DIR"  # default folder of INT8 calibration images

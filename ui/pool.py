@@ -9,10 +9,9 @@ from typing import Any
 
 import streamlit as st
 
-from core.backends import BackendOptions, OrtOptions
-from core.detector import Detector
 from core.errors import CoreError
-from core.store import ModelStore
+from core.model import ModelStore
+from core.runtime import BackendOptions, Detector, OrtOptions
 from core.variants import Variant
 
 from .model import model_choice

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.html_report import ReportSection
+from core.report import ReportSection
 
 __all__ = ["ReportSection", "put_section", "sections"]
 

@@ -20,7 +20,7 @@ import streamlit as st
 from ui import persist
 
 if TYPE_CHECKING:
-    from core.precision.job import ExploreJob
+    from core.precision import ExploreJob
     from core.video import VideoJob
 
     Job = VideoJob | ExploreJob  # a worker thread a session started: stopped when nobody watches it

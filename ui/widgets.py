@@ -12,13 +12,10 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.backends import Availability, availability
-from core.compare import MIN_CONF
-from core.convert import list_images
-from core.decision import DecisionCard, cards_table
 from core.errors import CoreError
-from core.processing import PostParams
-from core.store import NEEDS_CALIBRATION, ModelStore
+from core.measure import MIN_CONF, DecisionCard, cards_table
+from core.model import NEEDS_CALIBRATION, ModelStore, list_images
+from core.runtime import Availability, PostParams, availability
 from core.variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
 
 if TYPE_CHECKING:
@@ -128,7 +125,7 @@ def _recipe_picks(
     picking: _Picking, node: str = "", runtimes: dict[str, tuple[bool, str]] | None = None
 ) -> list[Variant]:
     """The model's saved INT8 recipes (Precision explorer), one checkbox each, below the grid."""
-    from core.precision.recipes import recipe_variant
+    from core.model import recipe_variant
 
     recipes = picking.store.recipes.all() if picking.store is not None else []
     if not recipes:
@@ -308,8 +305,8 @@ def decision_cards(cards: Sequence[DecisionCard], key: str) -> DataFrame:
 
 def labelled_dataset(key: str, disabled: bool = False) -> Path | None:
     """Where a labelled YOLO set comes from: the bundled default, a folder on the server or an uploaded zip."""
-    from core.archive import MAX_UNPACKED_BYTES, dataset_root, extract_zip
-    from core.compare import digest
+    from core.data import MAX_UNPACKED_BYTES, dataset_root, extract_zip
+    from core.measure import digest
     from ui import model, session_files
 
     default_data = os.environ.get(model.ENV_DATA, "")

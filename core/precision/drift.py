@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..progress import Progress, no_progress
-from ..tables import Column, Table
+from core.progress import Progress, no_progress
+from core.tables import Column, Table
 
 _SAVED = "_ReshapedSavedOutput"  # what qdq_loss_debug appends to the tensors it adds as outputs
 _BLOCK = re.compile(r"/?(model\.\d+)/")

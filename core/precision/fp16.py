@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..progress import Progress, no_progress
-from .drift import ActivationRunner, BlockDrift, TensorDrift, accumulate, block_of, rank
+from core.precision.drift import ActivationRunner, BlockDrift, TensorDrift, accumulate, block_of, rank
+from core.progress import Progress, no_progress
 
 FP16_MAX = 65504.0
 AT_RISK = FP16_MAX / 16  # within 4 bits of the top: a brighter image or another scene may overflow

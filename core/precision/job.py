@@ -8,12 +8,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ..errors import CoreError
-from .explore import Explorer, ExploreResult, ExploreSettings
+from core.errors import CoreError
+from core.precision.explorer import Explorer, ExploreResult, ExploreSettings
 
 if TYPE_CHECKING:
-    from ..accuracy import YoloDataset
-    from ..store import ModelStore
+    from core.data import YoloDataset
+    from core.model import ModelStore
 
 
 class ExploreJob:

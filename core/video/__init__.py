@@ -5,15 +5,16 @@
 - :mod:`.pipeline`: :func:`process_video` (threads, :class:`FrameUpdate`, :class:`VideoRun` and its CSV)
 - :mod:`.job`: :class:`VideoJob`, ``process_video`` on a worker thread for a UI to poll
 
-The side-by-side picture is drawn by :func:`core.draw.side_by_side`.
+The side-by-side picture is drawn by :func:`core.report.draw.side_by_side`.
 """
 
 from __future__ import annotations
 
-from ..formats import VIDEO_SUFFIXES, VIDEO_TYPES
-from .decode import MAX_VIDEO_PIXELS, VideoInfo, iter_frames, probe
-from .job import VideoJob
-from .pipeline import (
+from core.formats import VIDEO_SUFFIXES, VIDEO_TYPES
+from core.video.decode import MAX_VIDEO_PIXELS, VideoInfo, iter_frames, probe
+from core.video.demo import DEMO_CLIP, demo_clip
+from core.video.job import VideoJob
+from core.video.pipeline import (
     BACKGROUND_NICE,
     CSV_COLUMNS,
     DECODE_QUEUE,
@@ -26,12 +27,13 @@ from .pipeline import (
     latency_table,
     process_video,
 )
-from .writer import H264Writer, slowed_copy
+from core.video.writer import H264Writer, slowed_copy
 
 __all__ = [
     "BACKGROUND_NICE",
     "CSV_COLUMNS",
     "DECODE_QUEUE",
+    "DEMO_CLIP",
     "ENCODE_QUEUE",
     "MAX_OUTPUT_SIZE",
     "MAX_VARIANTS",
@@ -44,6 +46,7 @@ __all__ = [
     "VideoInfo",
     "VideoJob",
     "VideoRun",
+    "demo_clip",
     "iter_frames",
     "latency_table",
     "probe",

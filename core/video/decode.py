@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..formats import VIDEO_TYPES
+from core.errors import InputError
+from core.formats import VIDEO_TYPES
 
 # FFmpeg demuxers allowed to open a user's file (names match any alias: "mov" is the mp4/mov/m4v demuxer,
 # "matroska" also reads webm). Everything else is refused before it parses anything: playlists (hls,

@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cluster import transfer_marks, transfer_since
-from ..errors import CoreError
-from .pipeline import FrameUpdate, VideoRun, process_video
+from core.errors import CoreError
+from core.measure import transfer_marks, transfer_since
+from core.video.pipeline import FrameUpdate, VideoRun, process_video
 
 if TYPE_CHECKING:
-    from ..detector import Detector
-    from ..processing import PostParams
+    from core.runtime import Detector, PostParams
 
 
 def _rss_mb() -> float:

@@ -27,19 +27,17 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from ..colours import hex_to_rgb, variant_colour
-from ..draw import MAX_TILES, annotate, side_by_side
-from ..errors import InputError, RuntimeUnavailableError
-from ..metrics import LatencyStats
-from ..processing import PostParams
-from ..progress import Progress, no_progress
-from ..tables import Column, Table
-from .decode import VideoInfo, _decode, _label, probe
-from .writer import H264Writer
+from core.errors import InputError, RuntimeUnavailableError
+from core.measure import LatencyStats
+from core.progress import Progress, no_progress
+from core.report import MAX_TILES, annotate, hex_to_rgb, side_by_side, variant_colour
+from core.runtime import PostParams
+from core.tables import Column, Table
+from core.video.decode import VideoInfo, _decode, _label, probe
+from core.video.writer import H264Writer
 
 if TYPE_CHECKING:
-    from ..detections import DetectionResult, StageTimings
-    from ..detector import Detector
+    from core.runtime import DetectionResult, Detector, StageTimings
 
 MAX_OUTPUT_SIZE = (3840, 2160)  # the composed video is scaled down to fit: browsers' H.264 decoders stop near 4K
 MAX_VARIANTS = MAX_TILES  # as many as side_by_side lays out
@@ -380,7 +378,7 @@ def process_video(
                     r = d.detect(item, params)
                 except RuntimeUnavailableError as exc:
                     # a variant on a cluster node that went away: say which, keep its frames, go on with the others
-                    if not hasattr(d, "node_id") or len(lost) + 1 == len(variants):
+                    if d.node is None or len(lost) + 1 == len(variants):
                         raise
                     lost[v] = f"{v}: lost at frame {index + 1} ({exc}); its figures cover the frames before"
                     continue

@@ -203,7 +203,7 @@ def test_video_job_stop_keeps_what_was_processed(store, detectors, videos_dir, t
 
     import av
 
-    from core.processing import PostParams
+    from core.runtime.processing import PostParams
     from core.video import VideoJob
 
     clip = videos_dir / "street_people_car_tokyo_360p.mp4"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.compare import ImageComparison, read_images
-from core.processing import PostParams
+from core.measure.compare import ImageComparison, read_images
+from core.runtime.processing import PostParams
 from core.variants import CPU_VARIANTS, REFERENCE
 from ui.pool import _Pool
 

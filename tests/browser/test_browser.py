@@ -157,8 +157,8 @@ def _metric_values(page) -> list[str]:
 def test_four_sessions_at_once_each_see_their_own_results(server, browser, detectors, val_dir, tmp_path):
     """One session processes a clip while three others upload different images and compare at the same time:
     none crashes, each sees the counts for its own picture, and the video session keeps going meanwhile."""
-    from core.images import load_image
-    from core.samples import sample_image
+    from core.data.images import load_image
+    from core.data.samples import sample_image
 
     pictures = [sample_image("bus.jpg"), sample_image("zidane.jpg"), val_dir / "images" / "000000000139.jpg"]
     want = [

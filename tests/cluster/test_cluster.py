@@ -16,10 +16,10 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-cluster.txt)")
 
 from core import cluster as cl  # noqa: E402
-from core.backends import availability  # noqa: E402
 from core.cli import main  # noqa: E402
 from core.errors import CoreError, RuntimeUnavailableError  # noqa: E402
-from core.processing import PostParams  # noqa: E402
+from core.runtime.backends import availability  # noqa: E402
+from core.runtime.processing import PostParams  # noqa: E402
 from core.variants import Runtime, Variant  # noqa: E402
 from tests.browser.serve import NO_CHROMIUM, chromium, shot, streamlit_server, wait_idle  # noqa: E402
 
@@ -141,8 +141,8 @@ def test_cli_detect_says_where_a_remote_variant_ran_and_drift_refuses_a_node(ray
 
 
 def test_sharded_eval_equals_one_process_to_the_last_digit(ray_cluster, store, val_dir, detectors):
-    from core.accuracy import load_dataset
-    from core.evaluation import evaluate, summarize
+    from core.data.dataset import load_dataset
+    from core.measure.evaluation import evaluate, summarize
 
     _, _, connected = ray_cluster
     dataset = load_dataset(val_dir)

@@ -11,7 +11,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-cluster.txt)")
 
 from core import cluster as cl  # noqa: E402
-from core.processing import PostParams  # noqa: E402
+from core.runtime.processing import PostParams  # noqa: E402
 from core.variants import Variant  # noqa: E402
 from core.video import process_video  # noqa: E402
 
@@ -66,8 +66,8 @@ def _cluster(head_cpus: int, monkeypatch):
 
 def test_a_shard_whose_node_dies_is_retried_elsewhere_and_the_result_is_unchanged(store, val_dir, detectors,
                                                                                   monkeypatch):  # fmt: skip
-    from core.accuracy import load_dataset
-    from core.evaluation import evaluate, summarize
+    from core.data.dataset import load_dataset
+    from core.measure.evaluation import evaluate, summarize
 
     dataset = load_dataset(val_dir, 64)
     local = evaluate([detectors["ort:fp32"]], dataset, reference=detectors["ort:fp32"], resamples=0)[0]
@@ -92,7 +92,7 @@ def test_a_shard_whose_node_dies_is_retried_elsewhere_and_the_result_is_unchange
 
 
 def test_no_node_left_to_take_a_shard_is_an_error_not_a_hang(store, val_dir, monkeypatch):
-    from core.accuracy import load_dataset
+    from core.data.dataset import load_dataset
     from core.errors import RuntimeUnavailableError
 
     dataset = load_dataset(val_dir, 48)

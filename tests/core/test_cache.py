@@ -110,8 +110,8 @@ def converted(yolov5n_pt, tmp_path_factory) -> tuple[Path, Path, str, str]:
 
 @pytest.mark.slow
 def test_two_cli_conversions_of_the_same_model_at_once_build_one_good_artefact(converted, bus_image):
-    from core.detector import Detector  # noqa: F401  (the artefact must load and detect below)
-    from core.sources import resolve_model  # noqa: F401
+    from core.model.sources import resolve_model  # noqa: F401
+    from core.runtime.detector import Detector  # noqa: F401  (the artefact must load and detect below)
 
     cache, fp16, err_a, err_b = converted
     logs = err_a + err_b
@@ -123,9 +123,9 @@ def test_two_cli_conversions_of_the_same_model_at_once_build_one_good_artefact(c
 
 
 def _assert_detects_bus(artefact: Path, bus_image) -> None:
-    from core.backends import create_backend
-    from core.detector import Detector
-    from core.onnx_file import inspect_onnx
+    from core.runtime.backends import create_backend
+    from core.runtime.detector import Detector
+    from core.runtime.onnx_file import inspect_onnx
     from core.variants import Precision, Runtime, Variant
 
     backend = create_backend(Runtime.ORT)
@@ -140,8 +140,8 @@ def _assert_detects_bus(artefact: Path, bus_image) -> None:
 def test_a_damaged_real_artefact_is_detected_and_rebuilt(converted, yolov5n_pt, bus_image, damage):
     import os
 
-    from core.sources import resolve_model
-    from core.store import ModelStore
+    from core.model.sources import resolve_model
+    from core.model.store import ModelStore
     from core.variants import Artefact
 
     cache, fp16, _, _ = converted

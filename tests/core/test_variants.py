@@ -42,7 +42,7 @@ def test_table_shape():
 
 
 def test_each_row_names_a_backend_that_runs_its_runtime():
-    from core.backends.base import Backend, backend_class
+    from core.runtime.backends.base import Backend, backend_class
 
     for v, spec in VARIANTS.items():
         cls = backend_class(v.runtime)  # imports the module the table names; no GPU library is needed for that

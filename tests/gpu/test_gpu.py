@@ -3,7 +3,7 @@
 Tests marked ``gpu`` build real TensorRT engines / ONNX Runtime GPU sessions and compare their
 detections with ``ort:fp32`` on the CPU; without a GPU they skip with the probe's reason (and with
 the runtime's own reason when a GPU is there but its packages are not). The self-check's no-GPU path,
-its verdicts and its comparison machinery on the CPU runtimes run everywhere: tests/core/test_doctor.py.
+its verdicts and its comparison machinery on the CPU runtimes run everywhere: tests/cli/test_doctor.py.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import doctor
-from core.backends import BackendOptions, availability
-from core.backends.gpu import probe_gpu
-from core.cli import build_parser, cmd_doctor
-from core.metrics import agreement
+from core.cli import build_parser, cmd_doctor, doctor
+from core.measure.metrics import agreement
+from core.runtime.backends import BackendOptions, availability
+from core.runtime.backends.gpu import probe_gpu
 from core.variants import REFERENCE, Artefact, Precision, Runtime, Variant
 
 
@@ -48,8 +47,8 @@ def _require(runtime: Runtime) -> None:
 @pytest.fixture(scope="module")
 def trt_int8_store(store):
     """The TensorRT-flavour INT8 artefact test_store.py also builds (16 calibration images)."""
-    from core.convert import Int8Options
-    from core.store import ModelStore
+    from core.model.convert import Int8Options
+    from core.model.store import ModelStore
 
     return ModelStore(store.source, store.cache_root, calib_dir=store.calib_dir, int8=Int8Options(max_images=16))
 
@@ -125,7 +124,7 @@ def test_a_gpu_session_says_where_its_nodes_ran_and_cannot_fall_back(store, vari
 @pytest.mark.gpu
 @needs_gpu
 def test_engine_cache_is_reused_and_a_damaged_engine_rebuilt(store, bus_image, tmp_path):
-    from core.backends.tensorrt import TensorrtBackend
+    from core.runtime.backends.tensorrt import TensorrtBackend
 
     _require(Runtime.TRT)
     onnx = store.artefact(Artefact.ONNX_FP32)
@@ -158,7 +157,7 @@ def test_engine_cache_is_reused_and_a_damaged_engine_rebuilt(store, bus_image, t
 @pytest.mark.gpu
 @needs_gpu
 def test_one_engine_two_contexts_in_two_threads(store, tmp_path):
-    from core.backends.tensorrt import backend as trt_backend
+    from core.runtime.backends.tensorrt import backend as trt_backend
 
     _require(Runtime.TRT)
     onnx = store.artefact(Artefact.ONNX_FP16)

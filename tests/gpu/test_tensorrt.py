@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.backends import availability, create_backend
-from core.backends import tensorrt as trt_package
-from core.backends.gpu import GpuInfo, probe_gpu
-from core.backends.onnxruntime import OrtCudaBackend, OrtTensorrtBackend, ort_tensorrt_reason
-from core.backends.tensorrt import (
+from core.cache import read_verified
+from core.errors import ConversionError, InputError, RuntimeUnavailableError
+from core.runtime.backends import availability, create_backend
+from core.runtime.backends import tensorrt as trt_package
+from core.runtime.backends.gpu import GpuInfo, probe_gpu
+from core.runtime.backends.onnxruntime import OrtCudaBackend, OrtTensorrtBackend, ort_tensorrt_reason
+from core.runtime.backends.tensorrt import (
     TRT_API_USED,
     EngineLoad,
     TensorrtBackend,
@@ -37,11 +39,9 @@ from core.backends.tensorrt import (
     load_or_build,
     timing_cache_path,
 )
-from core.backends.tensorrt import availability as trt_availability
-from core.backends.tensorrt import device as trt_device
-from core.cache import read_verified
-from core.errors import ConversionError, InputError, RuntimeUnavailableError
-from core.onnx_file import read_onnx
+from core.runtime.backends.tensorrt import availability as trt_availability
+from core.runtime.backends.tensorrt import device as trt_device
+from core.runtime.onnx_file import read_onnx
 from core.variants import VARIANTS, Artefact, Int8Flavour, Precision, Runtime, Variant
 
 from ..helpers import dynamic_relu_onnx
@@ -106,9 +106,9 @@ def test_loading_a_trt_variant_without_gpu_raises_the_reason(store):
 def _pretend_gpu_present(monkeypatch):
     """The GPU probe answers as on a GPU machine: the checks after it are what is under test."""
     for module in (
-        "core.backends.tensorrt.availability",
-        "core.backends.tensorrt.backend",
-        "core.backends.gpu",  # gpu_then, which the ONNX Runtime and PyTorch GPU backends ask
+        "core.runtime.backends.tensorrt.availability",
+        "core.runtime.backends.tensorrt.backend",
+        "core.runtime.backends.gpu",  # gpu_then, which the ONNX Runtime and PyTorch GPU backends ask
     ):
         monkeypatch.setattr(f"{module}.probe_gpu", lambda device_id=0: FAKE_GPU)
 
@@ -329,8 +329,8 @@ def test_engine_that_never_deserializes_is_a_clear_error(tmp_path):
 @pytest.fixture(scope="module")
 def trt_int8_store(store):
     """The TensorRT-flavour INT8 store test_store.py also uses, so a full run converts it once."""
-    from core.convert import Int8Options
-    from core.store import ModelStore
+    from core.model.convert import Int8Options
+    from core.model.store import ModelStore
 
     return ModelStore(store.source, store.cache_root, calib_dir=store.calib_dir, int8=Int8Options(max_images=16))
 
@@ -662,7 +662,7 @@ def test_build_progress_from_tensorrts_threads_reaches_the_caller_on_the_callers
     import threading
     import time
 
-    from core.backends.tensorrt.builder import BuildPhases, run_reporting
+    from core.runtime.backends.tensorrt.builder import BuildPhases, run_reporting
 
     phases = BuildPhases()
     caller = threading.get_ident()
@@ -708,8 +708,8 @@ def test_the_trt_int8_file_is_int8_convolutions_in_an_fp16_graph(trt_int8_store,
     edges, and no FP16 arithmetic feeding a shape. Run here on ONNX Runtime's CPU, it finds the bus."""
     import onnx
 
-    from core.onnx_file import fp16_shape_inputs
-    from core.processing import PostParams
+    from core.runtime.onnx_file import fp16_shape_inputs
+    from core.runtime.processing import PostParams
 
     path = trt_int8_store.artefact(Artefact.ONNX_INT8_TRT)
     model = onnx.load(str(path))
@@ -736,7 +736,7 @@ def test_the_trt_int8_file_is_int8_convolutions_in_an_fp16_graph(trt_int8_store,
     assert all(t.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for t in [*graph.input, *graph.output])
     assert fp16_shape_inputs(model) == []
 
-    from core.detector import Detector
+    from core.runtime.detector import Detector
 
     backend = create_backend(Runtime.ORT)  # the same file on ONNX Runtime's CPU
     backend.load(path, Precision.INT8)

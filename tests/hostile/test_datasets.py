@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import archive
-from core.accuracy import load_dataset
-from core.archive import extract_zip
 from core.cli import main
+from core.data import archive
+from core.data.archive import extract_zip
+from core.data.dataset import load_dataset
+from core.data.samples import sample_image
 from core.errors import InputError
-from core.samples import sample_image
 
 from ..helpers import results_table
 

@@ -1,7 +1,7 @@
 """Issue 5, images: every hostile or unusual picture in one upload, through the engine, the CLI and the app.
 
 Each file gets either detections or one clear line naming it; the other files of the same upload still
-get their results. The decoding cases one by one are in tests/core/test_images.py; here they travel together.
+get their results. The decoding cases one by one are in tests/data/test_images.py; here they travel together.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.data.images import load_image
+from core.data.samples import sample_image
 from core.errors import InputError
-from core.images import load_image
-from core.samples import sample_image
 
 from ..helpers import hostile_images
 

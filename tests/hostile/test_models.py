@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _broken_layers(yolov5n_pt: Path, path: Path) -> Path:
     """A YOLOv5 checkpoint whose first convolution was edited to the wrong shape: loads, cannot run."""
-    from core.legacy_yolov5 import load_legacy
+    from core.runtime.legacy_yolov5 import load_legacy
 
     model = copy.deepcopy(load_legacy(yolov5n_pt).model)
     model.model[0].conv.weight = torch.nn.Parameter(torch.zeros(8, 3, 3, 3))

@@ -91,7 +91,7 @@ def test_unusual_clips_are_processed_into_a_playable_video(app_env, tmp_path, ki
 
 
 def test_a_run_stopped_half_way_keeps_and_offers_what_was_processed(app_env, detectors, videos_dir, tmp_path):
-    from core.processing import PostParams
+    from core.runtime.processing import PostParams
     from core.video import VideoJob
 
     clip = videos_dir / TOKYO

@@ -1,0 +1,80 @@
+"""Measurements: mAP, latency statistics and intervals, benchmarks, comparisons, evaluation, decision
+cards, and the transfer of variants on cluster nodes.
+"""
+
+from __future__ import annotations
+
+from core.measure.accuracy import MapAccumulator, MapResult
+from core.measure.bench import BenchResult, bench_table, benchmark_variants
+from core.measure.bootstrap import MapDelta, paired_delta, weighted_map
+from core.measure.compare import (
+    MIN_CONF,
+    CompareResult,
+    ImageComparison,
+    InputImage,
+    digest,
+    read_image_files,
+    read_images,
+)
+from core.measure.decision import DecisionCard, build_cards, cards_table
+from core.measure.evaluation import Collected, VariantEval, collect, eval_table, evaluate, per_class_table, summarize
+from core.measure.metrics import (
+    Agreement,
+    LatencySpread,
+    LatencyStats,
+    Match,
+    Speedup,
+    agreement_over,
+    match_detections,
+    pareto_front,
+)
+from core.measure.transfer import (
+    TransferWatch,
+    transfer_lines,
+    transfer_marks,
+    transfer_since,
+    transfer_stats,
+    transfer_words,
+)
+
+__all__ = [
+    "MIN_CONF",
+    "Agreement",
+    "BenchResult",
+    "Collected",
+    "CompareResult",
+    "DecisionCard",
+    "ImageComparison",
+    "InputImage",
+    "LatencySpread",
+    "LatencyStats",
+    "MapAccumulator",
+    "MapDelta",
+    "MapResult",
+    "Match",
+    "Speedup",
+    "TransferWatch",
+    "VariantEval",
+    "agreement_over",
+    "bench_table",
+    "benchmark_variants",
+    "build_cards",
+    "cards_table",
+    "collect",
+    "digest",
+    "eval_table",
+    "evaluate",
+    "match_detections",
+    "paired_delta",
+    "pareto_front",
+    "per_class_table",
+    "read_image_files",
+    "read_images",
+    "summarize",
+    "transfer_lines",
+    "transfer_marks",
+    "transfer_since",
+    "transfer_stats",
+    "transfer_words",
+    "weighted_map",
+]

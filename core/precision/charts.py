@@ -1,0 +1,153 @@
+"""The precision explorer's charts: drift by block, per-block sensitivity, and every candidate's speed vs accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+
+from core.report import LATENCY_AXIS, figure, variant_colour
+
+_KIND_STYLE = {
+    "default": ("default INT8 recipe", "diamond", "#ff7f0e"),
+    "sensitivity": ("one block in float", "circle", "#9467bd"),
+    "calibration": ("calibration / weight settings", "square", "#17becf"),
+    "search": ("search steps", "triangle-up", "#1f77b4"),
+}
+
+
+def _block_index(block: str) -> int:
+    return int(block.split(".")[1]) if block.startswith("model.") and block.split(".")[1].isdigit() else 999
+
+
+def drift_by_block(blocks: Sequence[Mapping[str, object]], images: int) -> go.Figure:
+    """Worst SQNR per block (``ExploreResult.to_dict()["blocks"]``), in model order: low bars are far from FP32."""
+    rows = sorted(blocks, key=lambda b: _block_index(str(b["block"])))
+    return figure(
+        [
+            go.Bar(
+                name="worst SQNR in the block",
+                x=[f"{b['block']} {b['module']}" for b in rows],
+                y=[b["worst_db"] for b in rows],
+                marker={"color": "#1f77b4"},
+                hovertemplate="%{x}: %{y:.1f} dB<extra></extra>",
+            )
+        ],
+        f"INT8 drift from FP32 per block ({images} images; lower = further from FP32)",
+        yaxis_title="worst SQNR in the block (dB)",
+        xaxis_tickangle=-45,
+        showlegend=False,
+    )
+
+
+def sensitivity_chart(rows: Sequence[Mapping[str, object]]) -> go.Figure:
+    """Points of mAP50-95 recovered by keeping each block in float (``to_dict()["sensitivity"]``), best first."""
+    rows = sorted(rows, key=lambda r: -float(r["recovers_points"] or 0.0))  # type: ignore[arg-type]
+    text = [
+        f"{float(r['recovers_points'] or 0):+.2f} pts"
+        + ("" if r["costs_ms"] is None else f", {float(r['costs_ms']):+.1f} ms")  # type: ignore[arg-type]
+        for r in rows
+    ]
+    return figure(
+        [
+            go.Bar(
+                name="recovered",
+                x=[r["block"] for r in rows],
+                y=[r["recovers_points"] for r in rows],
+                text=text,
+                textposition="outside",
+                marker={"color": "#9467bd"},
+            )
+        ],
+        "Keeping one block in float: mAP50-95 points recovered (search split) and latency it costs",
+        yaxis_title="points recovered vs the default INT8",
+        showlegend=False,
+    )
+
+
+def explore_front(result: Mapping[str, object], chosen: str = "") -> go.Figure:
+    """Every candidate (``ExploreResult.to_dict()``): ΔmAP50-95 on the search split against the median latency,
+    bars the median's 95 % interval; FP32 and the default recipe marked, the Pareto front joined."""
+    if not any(c["p50_ms"] is not None for c in result["candidates"]):  # type: ignore[attr-defined]
+        return _accuracy_only(result, chosen)
+    cands = [c for c in result["candidates"] if c["p50_ms"] is not None]  # type: ignore[attr-defined]
+    traces: list[go.BaseTraceType] = []
+    for kind, (label, symbol, colour) in _KIND_STYLE.items():
+        group = [c for c in cands if c["kind"] == kind]
+        if not group:
+            continue
+        traces.append(
+            go.Scatter(
+                name=label,
+                x=[c["p50_ms"] for c in group],
+                y=[c["delta_points"] for c in group],
+                mode="markers",
+                text=[f"{c['label']}<br>{c['recipe']}" for c in group],
+                hovertemplate="%{text}<br>%{x:.1f} ms, %{y:+.2f} points<extra></extra>",
+                marker={"symbol": symbol, "color": colour, "size": 14 if kind == "default" else 10},
+            )
+        )
+    fp32 = result["fp32"]  # type: ignore[index]
+    if fp32["p50_ms"] is not None:
+        traces.append(
+            go.Scatter(
+                name="FP32 (the reference)",
+                x=[fp32["p50_ms"]],
+                y=[0.0],
+                mode="markers+text",
+                text=["FP32"],
+                textposition="top center",
+                marker={"symbol": "star", "size": 16, "color": variant_colour("ort:fp32")},
+            )
+        )
+    pick = next((c for c in cands if c["key"] == chosen), None)
+    if pick is not None:
+        traces.append(
+            go.Scatter(
+                name="chosen recipe",
+                x=[pick["p50_ms"]],
+                y=[pick["delta_points"]],
+                mode="markers",
+                marker={"symbol": "circle-open", "size": 22, "color": "#111827", "line": {"width": 2}},
+                hoverinfo="skip",
+            )
+        )
+    front = sorted((c for c in cands if c["pareto"]), key=lambda c: c["p50_ms"])
+    if len(front) > 1:
+        traces.append(
+            go.Scatter(
+                name="Pareto front: no other candidate is both faster and more accurate",
+                x=[c["p50_ms"] for c in front],
+                y=[c["delta_points"] for c in front],
+                mode="lines",
+                line={"dash": "dot", "color": "#6b7280"},
+            )
+        )
+    splits = result["splits"]  # type: ignore[index]
+    return figure(
+        traces,
+        f"INT8 candidates: speed vs accuracy (search split, {splits.get('search')} images)",
+        xaxis_title=LATENCY_AXIS + " (p50, interleaved rounds)",
+        yaxis_title="ΔmAP50-95 vs FP32 (points)",
+    )
+
+
+def _accuracy_only(result: Mapping[str, object], chosen: str) -> go.Figure:
+    """The trt flavour's candidates: accuracy only (its speed needs a GPU)."""
+    cands = list(result["candidates"])  # type: ignore[call-overload]
+    colours = [_KIND_STYLE[c["kind"]][2] for c in cands]
+    return figure(
+        [
+            go.Bar(
+                name="ΔmAP50-95 vs FP32",
+                x=[("▶ " if c["key"] == chosen else "") + c["label"] for c in cands],
+                y=[c["delta_points"] for c in cands],
+                marker={"color": colours},
+                hovertext=[c["recipe"] for c in cands],
+            )
+        ],
+        "INT8 candidates, TensorRT-format files: accuracy measured on CPU (search split; speed needs a GPU)",
+        yaxis_title="ΔmAP50-95 vs FP32 (points)",
+        xaxis_tickangle=-45,
+        showlegend=False,
+    )

@@ -1,0 +1,58 @@
+"""Run one model file: backends (one module per runtime), the Detector, detections, letterbox, NMS,
+the Detect head's decode, reading ONNX files and legacy YOLOv5 checkpoints, and the machine's facts.
+"""
+
+from __future__ import annotations
+
+from core.runtime.backends import (
+    Availability,
+    BackendOptions,
+    OrtOptions,
+    availability,
+    create_backend,
+    runtime_availability,
+)
+from core.runtime.backends.gpu import GpuInfo, probe_gpu
+from core.runtime.backends.onnxruntime import physical_cores
+from core.runtime.detections import DetectionResult, Detections, StageTimings
+from core.runtime.detector import Detector, RawOutput
+from core.runtime.geometry import box_iou
+from core.runtime.head import METADATA_KEY, YoloV5Head
+from core.runtime.legacy_yolov5 import ULTRALYTICS_PREFIX, checkpoint_globals, load_legacy
+from core.runtime.onnx_file import ModelInfo, fp16_shape_inputs, inspect_onnx
+from core.runtime.placement import Node
+from core.runtime.processing import EVAL_PARAMS, OutputLayout, PostParams, postprocess, preprocess
+from core.runtime.system import system_info
+
+__all__ = [
+    "EVAL_PARAMS",
+    "METADATA_KEY",
+    "ULTRALYTICS_PREFIX",
+    "Availability",
+    "BackendOptions",
+    "DetectionResult",
+    "Detections",
+    "Detector",
+    "GpuInfo",
+    "ModelInfo",
+    "Node",
+    "OrtOptions",
+    "OutputLayout",
+    "PostParams",
+    "RawOutput",
+    "StageTimings",
+    "YoloV5Head",
+    "availability",
+    "box_iou",
+    "checkpoint_globals",
+    "create_backend",
+    "fp16_shape_inputs",
+    "inspect_onnx",
+    "load_legacy",
+    "physical_cores",
+    "postprocess",
+    "preprocess",
+    "probe_gpu",
+    "runtime_availability",
+    "system_info",
+]

@@ -1,0 +1,25 @@
+"""Inference backends: one interface, one class per runtime, imported lazily."""
+
+from __future__ import annotations
+
+from core.runtime.backends.base import (
+    Availability,
+    Backend,
+    BackendOptions,
+    OrtOptions,
+    TensorrtOptions,
+    availability,
+    create_backend,
+    runtime_availability,
+)
+
+__all__ = [
+    "Availability",
+    "Backend",
+    "BackendOptions",
+    "OrtOptions",
+    "TensorrtOptions",
+    "availability",
+    "create_backend",
+    "runtime_availability",
+]

@@ -1,0 +1,137 @@
+"""The PyTorch baseline: the checkpoint itself, eager, in ``inference_mode``, on the CPU or a CUDA GPU.
+
+"How much faster than our PyTorch model?" is the question asked first; these variants answer it with
+the same letterbox, decode and NMS as every other variant. The model is the safe loader's
+(:func:`core.runtime.legacy_yolov5.load_legacy`: no code from the pickle runs), so only legacy YOLOv5
+checkpoints run here; an ONNX file or an ultralytics-package checkpoint has no baseline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from core.errors import RuntimeUnavailableError
+from core.progress import Progress
+from core.runtime.backends.base import Availability, Backend, BackendOptions
+from core.runtime.backends.gpu import gpu_then
+from core.runtime.backends.onnxruntime import physical_cores
+from core.variants import Precision, Runtime
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _torch_present() -> Availability:
+    """Without importing torch (seconds, and the app's pages ask this on every start)."""
+    if importlib.util.find_spec("torch") is None:
+        return Availability(False, "torch is not installed (pip install -r requirements.txt)")
+    return Availability(True)
+
+
+def _fused(model: torch.nn.Module) -> torch.nn.Module:
+    """Conv and BatchNorm folded into one conv, as YOLOv5's own ``detect.py`` runs a checkpoint."""
+    from ultralytics.nn.modules import Conv
+    from ultralytics.utils.torch_utils import fuse_conv_and_bn
+
+    for m in model.modules():
+        if isinstance(m, Conv) and hasattr(m, "bn"):
+            m.conv = fuse_conv_and_bn(m.conv, m.bn)
+            delattr(m, "bn")
+            m.forward = m.forward_fuse  # type: ignore[method-assign]
+    return model
+
+
+class _TorchBackend(Backend):
+    device_type: ClassVar[str]
+
+    def __init__(self, options: BackendOptions | None = None) -> None:
+        super().__init__(options)
+        self._model: torch.nn.Module | None = None
+        self._device: torch.device | None = None
+        self._dtype: torch.dtype | None = None
+
+    @property
+    def max_batch(self) -> int | None:
+        return None  # the module takes any batch
+
+    def _load(self, model_path: Path, precision: Precision, progress: Progress) -> None:
+        import torch
+
+        from core.runtime.legacy_yolov5 import load_legacy
+
+        if self.device_type == "cpu":  # process-wide: torch has no per-module setting
+            torch.set_num_threads(self.options.threads or physical_cores())
+        progress(0.2, f"PyTorch: loading {model_path.name}")
+        model = _fused(load_legacy(model_path).model)
+        device = torch.device(self.device_type, self.options.device_id if self.device_type == "cuda" else None)
+        dtype = torch.float16 if precision is Precision.FP16 else torch.float32
+        try:
+            model = model.to(device=device, dtype=dtype).eval()
+        except Exception as exc:  # CUDA out of memory, a broken driver...
+            raise RuntimeUnavailableError(f"{self.runtime.label}: could not move the model to {device}: {exc}") from exc
+        self._model, self._device, self._dtype = model, device, dtype
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        assert self._model is not None and self._device is not None
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self._device, self._dtype)
+            y = self._model(x)
+            out: np.ndarray = y.float().cpu().numpy()  # .cpu() waits for the GPU: the time is all in
+        return out
+
+    def _close(self) -> None:
+        self._model = None
+        if self.device_type == "cuda":
+            with contextlib.suppress(Exception):
+                import torch
+
+                torch.cuda.empty_cache()
+
+    @property
+    def description(self) -> str:
+        import torch
+
+        if self.device_type == "cpu":
+            return f"{self.runtime.label} {torch.__version__}, eager, Conv+BN fused, {torch.get_num_threads()} threads"
+        name = ""
+        with contextlib.suppress(Exception):
+            name = f" on {torch.cuda.get_device_name(self._device)}"
+        return f"{self.runtime.label} {torch.__version__} (CUDA {torch.version.cuda}), eager, Conv+BN fused{name}"
+
+
+class TorchCpuBackend(_TorchBackend):
+    runtime = Runtime.TORCH
+    device_type = "cpu"
+
+    @classmethod
+    def available(cls) -> Availability:
+        return _torch_present()
+
+
+class TorchCudaBackend(_TorchBackend):
+    runtime = Runtime.TORCH_CUDA
+    device_type = "cuda"
+
+    @classmethod
+    def available(cls) -> Availability:
+        return gpu_then(cls._torch_sees_the_gpu)
+
+    @staticmethod
+    def _torch_sees_the_gpu() -> Availability:
+        present = _torch_present()
+        if not present:
+            return present
+        import torch
+
+        if torch.version.cuda is None:
+            return Availability(False, f"this torch {torch.__version__} is a CPU-only build; install a CUDA build")
+        if not torch.cuda.is_available():
+            return Availability(False, f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no usable GPU")
+        return Availability(True)

@@ -1,0 +1,63 @@
+"""What machine the numbers were measured on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from typing import Any
+
+PACKAGES = (
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnx",
+    "numpy",
+    "opencv-python",
+    "torch",
+    "ultralytics",
+    "tensorrt",
+    "streamlit",
+)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def system_info() -> dict[str, Any]:
+    import psutil
+
+    from core.runtime.backends.gpu import probe_gpu
+
+    try:
+        import onnxruntime as ort
+
+        providers = ort.get_available_providers()
+    except ImportError:
+        providers = []
+    gpu = probe_gpu()
+    return {
+        "cpu": cpu_model(),
+        "cores_physical": psutil.cpu_count(logical=False),
+        "cores_logical": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "gpu": f"{gpu.name} (compute {gpu.compute_capability})" if gpu.ok else f"none: {gpu.reason}",
+        "execution_providers": providers,
+        "versions": {p: v for p in PACKAGES if (v := _version(p))},
+    }

@@ -1,0 +1,97 @@
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from core.config import ENV_MODELS_DIR, ENV_WEIGHTS_URL
+from core.errors import InputError, ModelError, UnsafeModelError
+from core.model.sources import SourceKind, resolve_model
+
+
+@pytest.fixture
+def weights_server(tmp_path, yolov5n_pt):
+    """A loopback HTTP server that serves the real yolov5n.pt like the GitHub release does."""
+    root = tmp_path / "release"
+    root.mkdir()
+    (root / "yolov5n.pt").symlink_to(yolov5n_pt)
+    (root / "yolov5s.pt").write_bytes(b"<html>not a checkpoint</html>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_official_name_is_downloaded_once_with_progress_and_then_reused(weights_server, tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_WEIGHTS_URL, weights_server)
+    models = tmp_path / "weights"
+    seen: list[float] = []
+    src = resolve_model("yolov5n", models_directory=models, progress=lambda f, m: seen.append(f))
+    assert src.kind is SourceKind.LEGACY_PT and src.path == (models / "yolov5n.pt").resolve()
+    assert src.sha256 == "4f180cf23ba0717ada0badd6c685026d73d48f184d00fc159c2641284b2ac0a3"
+    assert seen and seen[-1] == 1.0
+    assert not [p for p in models.iterdir() if p.suffix == ".part"]
+    monkeypatch.setenv(ENV_WEIGHTS_URL, "http://127.0.0.1:9")  # nothing listens: must not be needed
+    assert resolve_model("yolov5n", models_directory=models).sha256 == src.sha256
+
+
+def test_a_download_that_is_not_a_checkpoint_is_refused_and_not_kept(weights_server, tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_WEIGHTS_URL, weights_server)
+    with pytest.raises(ModelError, match="not a usable YOLOv5 checkpoint"):
+        resolve_model("yolov5s", models_directory=tmp_path)
+    with pytest.raises(ModelError, match=r"could not download yolov5m\.pt"):
+        resolve_model("yolov5m", models_directory=tmp_path)  # 404
+    assert not list(tmp_path.glob("*.pt"))
+
+
+def test_models_dir_from_environment_is_used_before_downloading(tmp_path, yolov5n_pt, monkeypatch):
+    (tmp_path / "yolov5n.pt").symlink_to(yolov5n_pt)
+    monkeypatch.setenv(ENV_MODELS_DIR, str(tmp_path))
+    monkeypatch.setenv(ENV_WEIGHTS_URL, "http://127.0.0.1:9")
+    assert resolve_model("yolov5n").kind is SourceKind.LEGACY_PT
+
+
+def test_unknown_model_names_and_types_are_explained(tmp_path):
+    with pytest.raises(InputError, match="yolov5n, yolov5s"):
+        resolve_model("yolov9z")
+    (tmp_path / "m.h5").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"accepted: \.pt, \.pth, \.onnx"):
+        resolve_model(tmp_path / "m.h5")
+
+
+@pytest.fixture(scope="module")
+def ultralytics_pt(tmp_path_factory) -> Path:
+    """A real ultralytics checkpoint (YOLOv8n architecture, untrained weights: no hub download here)."""
+    import os
+
+    os.environ.setdefault("YOLO_OFFLINE", "true")
+    from ultralytics import YOLO
+
+    path = tmp_path_factory.mktemp("ul") / "v8n.pt"
+    YOLO("yolov8n.yaml").save(str(path))
+    return path
+
+
+def test_ultralytics_checkpoint_needs_explicit_trust(ultralytics_pt):
+    with pytest.raises(UnsafeModelError, match="--trust"):
+        resolve_model(ultralytics_pt)
+    assert resolve_model(ultralytics_pt, trust=True).kind is SourceKind.ULTRALYTICS_PT
+
+
+@pytest.mark.slow
+def test_trusted_ultralytics_checkpoint_exports_to_the_anchor_free_layout(ultralytics_pt, tmp_path):
+    from core.model.store import ModelStore
+    from core.runtime.processing import OutputLayout
+    from core.variants import REFERENCE
+
+    store = ModelStore(resolve_model(ultralytics_pt, trust=True), cache_root=tmp_path, imgsz=320)
+    info = store.info()
+    assert info.layout is OutputLayout.ANCHOR_FREE and info.num_classes == 80 and info.input_hw == (320, 320)
+    import numpy as np
+
+    with store.open_detector(REFERENCE) as det:
+        raw = det.infer_raw(np.full((240, 320, 3), 90, np.uint8))
+        assert raw.output.shape == (1, 84, 2100)
