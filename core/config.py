@@ -10,6 +10,7 @@ APP_NAME = "yololab"
 ENV_CACHE_DIR = "YOLOLAB_CACHE_DIR"  # converted artefacts (ONNX variants, engines)
 ENV_MODELS_DIR = "YOLOLAB_MODELS_DIR"  # official checkpoints (yolov5n.pt ...): looked up, then downloaded here
 ENV_WEIGHTS_URL = "YOLOLAB_WEIGHTS_URL"  # base URL of the official checkpoints (a mirror, or a test server)
+ENV_CLUSTER = "YOLOLAB_CLUSTER"  # a Ray cluster (HOST:PORT, or auto) for variants placed on nodes
 
 OFFICIAL_WEIGHTS_URL = "https://github.com/ultralytics/yolov5/releases/download/v7.0"
 OFFICIAL_MODELS = ("yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x")

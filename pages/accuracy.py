@@ -10,7 +10,7 @@ from core.errors import CoreError
 from core.measure import build_cards, eval_table, evaluate, per_class_table
 from core.report import per_class_ap, speed_vs_accuracy
 from core.variants import REFERENCE, with_reference
-from ui import model, navigation, pool, report_sections, widgets
+from ui import messages, model, navigation, pool, report_sections, widgets
 
 navigation.through_app_navigation()
 
@@ -48,7 +48,7 @@ if not variants:
 try:
     dataset = load_dataset(root, max_images, num_classes=len(store.info().names))
 except CoreError as exc:
-    st.error(str(exc))
+    st.error(messages.error_text(exc))
     st.stop()
 st.caption(f"Dataset: {dataset.inventory.summary()}")
 
@@ -76,7 +76,7 @@ def measure(variants=tuple(variants), batch=int(batch), root=root):
     except CoreError as exc:  # e.g. an install without torch: mAP cannot be computed
         bar.empty()
         with progress_box:
-            st.error(str(exc))
+            st.error(messages.error_text(exc))
         st.stop()
     bar.empty()
     if not any(r.accuracy.images for r in results):

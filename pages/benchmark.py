@@ -18,7 +18,7 @@ from core.measure import (
 )
 from core.report import latency_distribution, stage_split, throughput
 from core.runtime import system_info
-from ui import model, navigation, pool, report_sections, widgets
+from ui import messages, model, navigation, pool, report_sections, widgets
 
 navigation.through_app_navigation()
 
@@ -66,7 +66,7 @@ if image_choice == "upload…" and upload is None:
 try:
     image = load_image(upload.getvalue(), upload.name) if upload else load_image(samples[image_choice])
 except InputError as exc:
-    st.error(str(exc))
+    st.error(messages.error_text(exc))
     st.stop()
 
 # A run draws the previous results first, marked stale with their downloads off, and measures at the

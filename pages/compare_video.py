@@ -17,7 +17,7 @@ from core.measure import LatencyStats, transfer_lines
 from core.report import video_latency
 from core.runtime import PostParams
 from core.video import DEMO_CLIP, VIDEO_TYPES, VideoJob, demo_clip, latency_table, probe, slowed_copy
-from ui import model, navigation, pool, report_sections, session_files, widgets
+from ui import messages, model, navigation, pool, report_sections, session_files, widgets
 
 navigation.through_app_navigation()
 
@@ -107,7 +107,7 @@ if start:
             probe(path, name=name)
         except InputError as exc:
             path.unlink(missing_ok=True)
-            st.error(str(exc))
+            st.error(messages.error_text(exc))
             st.stop()
         label = f"{name} (your upload)"
     elif sample in samples:

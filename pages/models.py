@@ -13,7 +13,7 @@ from core.measure import digest
 from core.model import SourceKind, recipe_rows, resolve_model
 from core.runtime import runtime_availability, system_info
 from core.variants import Artefact
-from ui import model, navigation, pool, session_files, widgets
+from ui import messages, model, navigation, pool, session_files, widgets
 
 navigation.through_app_navigation()
 
@@ -66,7 +66,7 @@ if st.button("Use this model", type="primary", disabled=not spec):
         with st.spinner(f"Checking {source.path.name} (first time: export to ONNX)…"):
             model.load_store(choice)
     except CoreError as exc:
-        st.error(str(exc))
+        st.error(messages.error_text(exc))
         st.caption(f"The active model is still `{current.label}`.")
     else:
         model.set_model_choice(choice)
@@ -113,7 +113,7 @@ if b1.button(f"Build missing ({len(missing)})", disabled=not missing):
         for i, art in enumerate(missing):
             store.artefact(art, lambda f, msg, i=i, art=art: update((i + f) / len(missing), f"{art.value}: {msg}"))
     except CoreError as exc:
-        st.error(str(exc))
+        st.error(messages.error_text(exc))
     bar.empty()
     st.rerun()
 

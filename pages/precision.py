@@ -23,7 +23,7 @@ from core.precision import (
     sensitivity_chart,
 )
 from core.variants import Int8Flavour, check_recipe_name
-from ui import model, navigation, report_sections, session_files, widgets
+from ui import messages, model, navigation, report_sections, session_files, widgets
 
 navigation.through_app_navigation()
 
@@ -107,7 +107,7 @@ if start and root is not None:
         dataset = load_dataset(root, max_images, num_classes=len(store.info().names))
         job = ExploreJob(store, dataset, settings)
     except CoreError as exc:
-        st.error(str(exc))
+        st.error(messages.error_text(exc))
         st.stop()
     session_files.track_job(job)  # stopped if this session goes away
     st.session_state["prec:job"] = job
@@ -180,7 +180,7 @@ if best is not None:
                 st.session_state["prec:saved"] = best.variant
                 st.rerun()
             except CoreError as exc:
-                st.error(str(exc))
+                st.error(messages.error_text(exc))
 
 
 def _span(pair: list[float] | None) -> str:

@@ -11,6 +11,7 @@ import streamlit as st
 from core.config import DEFAULT_IMGSZ, cache_dir
 from core.errors import CoreError
 from core.model import ModelStore, open_store
+from ui import messages
 
 ENV_MODEL = "YOLOLAB_MODEL"  # the model the app starts with (path or official name)
 ENV_CALIB = "YOLOLAB_CALIB_DIR"  # default folder of INT8 calibration images
@@ -79,6 +80,6 @@ def active_store(show_errors: bool = True, imgsz: int | None = None) -> ModelSto
             return load_store(c, imgsz)
     except CoreError as exc:
         if show_errors:
-            st.error(f"Model {c.label!r} cannot be used: {exc}")
+            st.error(f"Model {c.label!r} cannot be used: {messages.error_text(exc)}")
             st.caption("Choose another model on the **Models** page (left).")
         return None

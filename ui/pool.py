@@ -13,6 +13,7 @@ from core.errors import CoreError
 from core.model import ModelStore
 from core.runtime import BackendOptions, Detector, OrtOptions
 from core.variants import Variant
+from ui import messages
 
 from .model import model_choice
 
@@ -99,7 +100,7 @@ def open_detectors(
 
             out.append(_pool().get(store, v, threads, spin, report))
         except CoreError as exc:
-            st.error(f"{v} cannot run: {exc}")
+            st.error(f"{v} cannot run: {messages.error_text(exc)}")
             return None
     if bar is not None:
         bar.empty()

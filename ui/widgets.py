@@ -17,6 +17,7 @@ from core.measure import MIN_CONF, DecisionCard, cards_table
 from core.model import NEEDS_CALIBRATION, ModelStore, list_images
 from core.runtime import Availability, PostParams, availability
 from core.variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
+from ui import messages
 
 if TYPE_CHECKING:
     from pandas import DataFrame
@@ -152,7 +153,7 @@ def cluster_nodes(address: str) -> list[dict[str, Any]] | str:
     try:
         return connect(address).doctor()
     except CoreError as exc:
-        return str(exc)
+        return messages.error_text(exc)
 
 
 def _node_picks(picking: _Picking) -> list[Variant]:
@@ -338,6 +339,6 @@ def labelled_dataset(key: str, disabled: bool = False) -> Path | None:
     try:
         return dataset_root(target) if target.exists() else extract_zip(up.getvalue(), target, up.name)
     except CoreError as exc:
-        st.error(str(exc))
+        st.error(messages.error_text(exc))
         st.stop()
     return None

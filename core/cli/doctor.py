@@ -1,4 +1,4 @@
-"""``python -m core doctor``: what can run on this machine, and why not.
+"""What can run on this machine, and why not (``python -m core doctor``).
 
 ``--gpu-check`` goes further on a GPU machine: it builds every GPU variant that can run here, runs
 the sample images (and the first frames of ``--video``) through each, and compares the detections
@@ -12,7 +12,7 @@ run, and when a GPU is present but no GPU runtime can use it.
 
 from __future__ import annotations
 
-import json
+import argparse
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.cli import options
 from core.errors import CoreError, InputError
 from core.measure import Agreement, agreement_over
-from core.progress import Progress, no_progress
+from core.progress import Progress, TqdmProgress, no_progress
+from core.results import Result
 from core.runtime import GpuInfo, availability, probe_gpu, runtime_availability, system_info
+from core.tables import Column, Table
 from core.variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
 
 if TYPE_CHECKING:
@@ -218,65 +221,126 @@ def gpu_check(
     return GpuCheckResult(status, unavailable, rows, inputs, boxes, store.source.name)
 
 
-def print_gpu_check(report: GpuCheckResult) -> None:
+def gpu_check_lines(report: GpuCheckResult) -> list[str]:
+    lines: list[str] = []
+    say = lines.append
     if report.status == "no-gpu-runtime":
-        print(f"\nGPU check FAILED: there is a GPU ({report.gpu}) but no GPU runtime can use it:")
+        say(f"\nGPU check FAILED: there is a GPU ({report.gpu}) but no GPU runtime can use it:")
         for runtime, reason in report.unavailable.items():
-            print(f"  {runtime:<9} {reason}")
-        print("  install the GPU requirements into a fresh venv (README, GPU machines)")
-        return
+            say(f"  {runtime:<9} {reason}")
+        say("  install the GPU requirements into a fresh venv (README, GPU machines)")
+        return lines
     if report.status == "nothing-to-check":
-        print("\nGPU check: no GPU variant can run on this machine, so there is nothing to check:")
+        say("\nGPU check: no GPU variant can run on this machine, so there is nothing to check:")
         for runtime, reason in report.unavailable.items():
-            print(f"  {runtime:<9} {reason}")
-        return
-    print(
+            say(f"  {runtime:<9} {reason}")
+        return lines
+    say(
         f"\nGPU check: {report.model} on {', '.join(report.inputs)}; "
         f"reference {REFERENCE} on the CPU found {report.reference_boxes} boxes"
     )
     head = f"  {'variant':<14} {'result':<8} {'recall':>6} {'need':>5} {'matched':>7} {'missed':>6} {'extra':>5}"
-    print(f"{head} {'|dconf|':>7} {'load s':>7} {'infer ms':>8}")
+    say(f"{head} {'|dconf|':>7} {'load s':>7} {'infer ms':>8}")
     for r in report.rows:
         if r.agreement is None:
-            print(f"  {r.variant:<14} {r.status.upper():<8} {r.message}")
+            say(f"  {r.variant:<14} {r.status.upper():<8} {r.message}")
             continue
         a = r.agreement
         load_s, infer_ms = r.load_seconds or 0.0, r.inference_ms_p50 or 0.0
-        print(
+        say(
             f"  {r.variant:<14} {r.status.upper():<8} {a.recall:6.3f} {r.threshold or 0:5.2f} {a.matched:7d} "
             f"{a.missed:6d} {a.extra:5d} {a.mean_abs_dconf:7.4f} {load_s:7.1f} {infer_ms:8.2f}"
         )
     if report.reference_boxes < 50:
-        print(f"  note: only {report.reference_boxes} reference boxes; add --video FILE for a more telling check")
+        say(f"  note: only {report.reference_boxes} reference boxes; add --video FILE for a more telling check")
     for runtime, reason in report.unavailable.items():
-        print(f"  not checked: {runtime}: {reason}")
-    print(
+        say(f"  not checked: {runtime}: {reason}")
+    say(
         f"  pass = recall and precision vs {REFERENCE} >= need (fp32 {RECALL_THRESHOLDS[Precision.FP32]}, "
         f"fp16 {RECALL_THRESHOLDS[Precision.FP16]}, int8 {RECALL_THRESHOLDS[Precision.INT8]}) "
         f"or at most {TOLERATED_MISSES} box missed / extra; matching at conf 0.25, IoU 0.5, same class"
     )
-    print(f"GPU check {report.status.upper()}")
+    say(f"GPU check {report.status.upper()}")
+    return lines
+
+
+def print_gpu_check(report: GpuCheckResult) -> None:
+    print("\n".join(gpu_check_lines(report)))
 
 
 # ---------------------------------------------------------------------------------------------
 # command
 
+GROUPS = (options.output,)
 
-def show(check: GpuCheckResult | None = None, as_json: bool = False) -> int:
-    """Print what can run here (and the GPU check's result); the exit status of ``doctor``."""
-    out: dict[str, Any] = {"system": system_info(), "runtimes": runtime_availability()}
-    if check is not None:
-        out["gpu_check"] = check.to_dict()
-    if as_json:
-        print(json.dumps(out, indent=2))
-        return check.exit_code if check else 0
-    s = out["system"]
-    print(f"{s['cpu']} ({s['cores_physical']} cores), {s['memory_gb']} GB, GPU: {s['gpu']}")
-    for r in out["runtimes"]:
-        mark = "ok " if r["available"] else "no "
-        line = f"  [{mark}] {r['runtime']:<9} {r['label']:<28} {','.join(r['precisions'])}"
-        print(line + ("" if r["available"] else f"  — {r['reason']}"))
-    if check is not None:
-        print_gpu_check(check)
-        return check.exit_code
-    return 0
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gpu-check",
+        action="store_true",
+        help="build every GPU variant that can run here and compare its detections with ort:fp32 on the CPU "
+        "(exit 0: all pass, or no GPU variant can run here; 1: a variant failed)",
+    )
+    options.model(default="yolov5n")(p)
+    g = p.add_argument_group("--gpu-check inputs (beside the sample images)")
+    g.add_argument("--video", type=Path, help="also run the first frames of this clip")
+    g.add_argument("--frames", type=options.at_least(1), default=DEFAULT_FRAMES,
+                   help=f"frames of --video (default {DEFAULT_FRAMES})")  # fmt: skip
+
+
+@dataclass
+class DoctorReport(Result):
+    """What can run on this machine and why not, and (with ``--gpu-check``) how each GPU variant did."""
+
+    kind = "doctor"
+    system: dict[str, Any]
+    runtimes: list[dict[str, Any]]
+    check: GpuCheckResult | None = None
+
+    def payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"system": self.system, "runtimes": self.runtimes}
+        if self.check is not None:
+            out["gpu_check"] = self.check.to_dict()
+        return out
+
+    def table(self) -> Table:
+        columns = (Column("runtime"), Column("what"), Column("precisions"), Column("runs here"))
+        rows = [
+            (r["runtime"], r["label"], ",".join(r["precisions"]), "yes" if r["available"] else f"no: {r['reason']}")
+            for r in self.runtimes
+        ]
+        return Table(columns, rows)
+
+    def text(self) -> str:
+        s = self.system
+        lines = [f"{s['cpu']} ({s['cores_physical']} cores), {s['memory_gb']} GB, GPU: {s['gpu']}"]
+        for r in self.runtimes:
+            mark = "ok " if r["available"] else "no "
+            line = f"  [{mark}] {r['runtime']:<9} {r['label']:<28} {','.join(r['precisions'])}"
+            lines.append(line + ("" if r["available"] else f"  — {r['reason']}"))
+        if self.check is not None:
+            lines += gpu_check_lines(self.check)
+        return "\n".join(lines)
+
+    @property
+    def exit_code(self) -> int:
+        return self.check.exit_code if self.check else 0
+
+
+def report(check: GpuCheckResult | None = None) -> DoctorReport:
+    return DoctorReport(system_info(), runtime_availability(), check)
+
+
+def run(args: argparse.Namespace) -> DoctorReport:
+    check = None
+    if args.gpu_check:
+        with TqdmProgress("GPU check", enabled=not args.json) as bar:
+            check = gpu_check(lambda: options.store(args), args.video, args.frames, bar)
+    return report(check)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Run ``doctor`` and print its result; its exit status."""
+    from core.cli.registry import show
+
+    return show(run(args), args.json)

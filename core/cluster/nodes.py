@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.errors import InputError, RuntimeUnavailableError
+from core.config import ENV_CLUSTER
+from core.errors import InputError, RuntimeUnavailableError, Setting
 from core.model import register_remote_opener
 from core.runtime import DetectionResult, Detector, Node, PostParams, RawOutput
 
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from core.runtime import BackendOptions, ModelInfo
     from core.variants import Variant
 
-ENV_CLUSTER = "YOLOLAB_CLUSTER"
 CONNECT_TIMEOUT_S = 5.0
 INLINE_BYTES = 2_000_000  # frames up to this size travel inside the actor call (see Cluster.frames)
 ROOT = Path(__file__).resolve().parents[2]
@@ -380,7 +380,7 @@ def connect(address: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) ->
     global _CLUSTER
     address = (address or os.environ.get(ENV_CLUSTER, "")).strip()
     if not address:
-        raise InputError(f"no cluster address: pass --cluster HOST:PORT (or auto), or set ${ENV_CLUSTER}")
+        raise InputError("no cluster address given (HOST:PORT, or auto)", setting=Setting.CLUSTER)
     if _CLUSTER is not None and _CLUSTER.address == address:
         return _CLUSTER
     if address in _FAILED:
@@ -410,7 +410,7 @@ def current() -> Cluster:
     if _CLUSTER is not None:
         return _CLUSTER
     if not os.environ.get(ENV_CLUSTER):
-        raise InputError("a variant placed on a node (NODE/runtime:precision) needs --cluster ADDRESS")
+        raise InputError("a variant placed on a node (NODE/runtime:precision) needs a cluster", setting=Setting.CLUSTER)
     return connect()
 
 
@@ -491,7 +491,7 @@ def sharded_collect(
     from core.measure import Collected
 
     if shards < 1:
-        raise InputError(f"--shards must be at least 1, got {shards}")
+        raise InputError(f"a sharded eval needs at least 1 shard, got {shards}")
     artefacts = []
     for v in variants:
         if v.node:

@@ -5,11 +5,12 @@ cards, and the transfer of variants on cluster nodes.
 from __future__ import annotations
 
 from core.measure.accuracy import MapAccumulator, MapResult
-from core.measure.bench import BenchResult, bench_table, benchmark_variants
+from core.measure.bench import BenchResult, BenchRun, bench_table, benchmark_variants
 from core.measure.bootstrap import MapDelta, paired_delta, weighted_map
 from core.measure.compare import (
     MIN_CONF,
     CompareResult,
+    CompareRun,
     ImageComparison,
     InputImage,
     digest,
@@ -17,7 +18,17 @@ from core.measure.compare import (
     read_images,
 )
 from core.measure.decision import DecisionCard, build_cards, cards_table
-from core.measure.evaluation import Collected, VariantEval, collect, eval_table, evaluate, per_class_table, summarize
+from core.measure.evaluation import (
+    SHARDED_LATENCY,
+    Collected,
+    EvalRun,
+    VariantEval,
+    collect,
+    eval_table,
+    evaluate,
+    per_class_table,
+    summarize,
+)
 from core.measure.metrics import (
     Agreement,
     LatencySpread,
@@ -39,11 +50,15 @@ from core.measure.transfer import (
 
 __all__ = [
     "MIN_CONF",
+    "SHARDED_LATENCY",
     "Agreement",
     "BenchResult",
+    "BenchRun",
     "Collected",
     "CompareResult",
+    "CompareRun",
     "DecisionCard",
+    "EvalRun",
     "ImageComparison",
     "InputImage",
     "LatencySpread",

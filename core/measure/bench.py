@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.errors import InputError
 from core.measure.metrics import LatencySpread, LatencyStats, Speedup
+from core.measure.transfer import transfer_stats
 from core.progress import Progress, no_progress
+from core.results import Result, not_in_json
 from core.runtime import DetectionResult, Detector, PostParams
 from core.tables import Column, Table
 
@@ -199,3 +202,50 @@ def bench_table(results: Sequence[BenchResult]) -> Table:
         if not r.batched_call
     ]
     return Table(columns, rows, tuple(notes))
+
+
+@dataclass
+class BenchRun(Result):
+    """A benchmark of several variants on one image: their results, and the model, settings and machine."""
+
+    kind = "bench"
+    system: dict[str, Any]
+    model: str
+    imgsz: int
+    image: str
+    batch_size: int
+    results: list[BenchResult]
+    threads: int | None = not_in_json()  # what was asked for (0 or None: one per physical core)
+    iterations: int = field(default=0, metadata={"json": False})
+    # per variant on a cluster node: its transfer samples (ms per call) and the node it ran on
+    transfers: dict[str, list[float]] = field(default_factory=dict, metadata={"json": False})
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"json": False})
+
+    def variant_dict(self, r: BenchResult) -> dict[str, Any]:
+        """One variant's row of the JSON: its result, plus its transfer when it ran on a cluster node."""
+        out = r.to_dict()
+        if samples := self.transfers.get(r.variant):
+            out["transfer_ms"] = transfer_stats(samples)
+            if r.variant in self.nodes:
+                out["node"] = self.nodes[r.variant]
+        return out
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "model": self.model,
+            "imgsz": self.imgsz,
+            "image": self.image,
+            "batch_size": self.batch_size,
+            "variants": [self.variant_dict(r) for r in self.results],
+        }
+
+    def table(self) -> Table:
+        return bench_table(self.results)
+
+    def text(self) -> str:
+        head = (
+            f"{self.model} @ {self.imgsz}, {Path(self.image).name}, {self.iterations} iterations, "
+            f"batch size {self.batch_size}"
+        )
+        return head + "\n" + self.table().to_text()

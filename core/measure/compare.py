@@ -26,6 +26,7 @@ from core.measure.metrics import (
     agreement_cells,
 )
 from core.progress import Progress, no_progress
+from core.results import Result
 from core.runtime import Detections, Detector, PostParams, RawOutput
 from core.tables import Column, Table
 from core.variants import Variant
@@ -286,3 +287,29 @@ class ImageComparison:
                 )
             )
         return CompareResult(str(self.reference), params, out)
+
+
+@dataclass
+class CompareRun(Result):
+    """A comparison and what it ran with: the model, its input size, the timed runs per image."""
+
+    kind = "compare"
+    model: str
+    imgsz: int
+    result: CompareResult
+    runs: int = 5
+    unreadable: int = 0  # files that were not images this tool can read (named on stderr / on the page)
+
+    def payload(self) -> dict[str, Any]:
+        return {"model": self.model, "imgsz": self.imgsz, **self.result.to_dict()}
+
+    def table(self) -> Table:
+        return self.result.table()
+
+    def text(self) -> str:
+        head = f"{self.model} @ {self.imgsz}; reference {self.result.reference}; {self.runs} timed runs per image"
+        return head + "\n" + self.table().to_text()
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.unreadable else 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.data import LabelledImage, YoloDataset, load_image
+from core.data import DatasetInventory, LabelledImage, YoloDataset, load_image
 from core.errors import InputError
 from core.measure.accuracy import MapAccumulator, MapResult
 from core.measure.bootstrap import MapDelta, paired_delta
@@ -21,6 +21,7 @@ from core.measure.metrics import (
     pareto_front,
 )
 from core.progress import Progress, no_progress
+from core.results import Result
 from core.runtime import EVAL_PARAMS, Detections, Detector, PostParams
 from core.tables import Column, Table
 
@@ -259,3 +260,63 @@ def per_class_table(result: VariantEval, reference: str) -> Table:
     )
     note = f"sorted by Δ (AP50-95 of {result.variant} minus {reference}'s, in points): largest loss first"
     return Table(columns, rows, (note,))
+
+
+SHARDED_LATENCY = (
+    "p50 ms of a sharded eval comes from its shards: each chunk of 16 images ran on whichever node took it, "
+    "one CPU thread, its own fresh sessions; it is no machine's latency (python -m core bench measures that)"
+)
+
+
+@dataclass
+class EvalRun(Result):
+    """Variants evaluated on one labelled set against the reference: their results, the set and the settings."""
+
+    kind = "eval"
+    model: str
+    imgsz: int
+    data: str
+    inventory: DatasetInventory
+    reference: str
+    batch_size: int
+    results: list[VariantEval]
+    latency_source: str = ""  # why the latency is not a latency (a sharded eval), when it is not
+
+    def data_dict(self) -> dict[str, Any]:
+        rep = self.inventory
+        return {
+            "summary": rep.summary(),
+            "images": rep.images,
+            "background": rep.background,
+            "boxes": rep.boxes,
+            "orphan_labels": rep.orphan_labels,
+            "bad_lines": rep.bad_lines,
+            "unreadable_images": rep.unreadable_images,
+            "other_files": rep.other_files,
+        }
+
+    def payload(self) -> dict[str, Any]:
+        out = {
+            "model": self.model,
+            "imgsz": self.imgsz,
+            "data": self.data,
+            "dataset": self.data_dict(),
+            "reference": self.reference,
+            "batch_size": self.batch_size,
+            "variants": [r.to_dict() for r in self.results],
+        }
+        if self.latency_source:
+            out["latency_source"] = self.latency_source
+        return out
+
+    def table(self) -> Table:
+        return eval_table(self.results, self.reference)
+
+    def text(self) -> str:
+        lines = [
+            f"{self.model} @ {self.imgsz} on {self.data}: {self.inventory.summary()}; batch size {self.batch_size}",
+            self.table().to_text(),
+        ]
+        if self.latency_source:
+            lines.append(f"note: {self.latency_source}")
+        return "\n".join(lines)

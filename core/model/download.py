@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.cache import atomic_path, file_lock
 from core.config import OFFICIAL_MODELS, weights_url
-from core.errors import ModelError
+from core.errors import ModelError, Setting
 from core.progress import Progress, no_progress
 
 
@@ -36,7 +36,8 @@ def download_official(name: str, dest_dir: Path, progress: Progress = no_progres
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 raise ModelError(
                     f"could not download {name}.pt from {url} ({exc}); put the file in the models directory "
-                    "(--models-dir or $YOLOLAB_MODELS_DIR) or set $YOLOLAB_WEIGHTS_URL to a mirror"
+                    "or set $YOLOLAB_WEIGHTS_URL to a mirror",
+                    setting=Setting.MODELS_DIR,
                 ) from exc
             if total and done != total:
                 raise ModelError(f"download of {url} stopped at {done} of {total} bytes; try again")

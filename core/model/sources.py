@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.cache import sha256_file
 from core.config import OFFICIAL_MODELS, models_dir
-from core.errors import InputError, ModelError, UnsafeModelError
+from core.errors import InputError, ModelError, Setting, UnsafeModelError
 from core.progress import Progress, no_progress
 
 
@@ -62,7 +62,8 @@ def resolve_model(
         if kind is SourceKind.ULTRALYTICS_PT and not trust:
             raise UnsafeModelError(
                 f"{path.name} is an ultralytics checkpoint; loading it unpickles arbitrary code from the file. "
-                "Pass --trust (app: tick 'I trust this file') only if you trust where it came from"
+                "Trust it only if you trust where it came from",
+                setting=Setting.TRUST,
             )
     else:
         raise InputError(f"{path.name}: unsupported model file type {suffix!r}; accepted: .pt, .pth, .onnx")

@@ -11,7 +11,7 @@ from pathlib import Path
 from core import config
 from core.cache import cached_build, read_verified, sha256_file, sha256_text
 from core.config import DEFAULT_IMGSZ, cache_dir
-from core.errors import InputError, RuntimeUnavailableError
+from core.errors import InputError, RuntimeUnavailableError, Setting
 from core.model import convert
 from core.model.recipes import RecipeBook
 from core.model.sources import ModelSource, SourceKind
@@ -81,7 +81,8 @@ class ModelStore:
                 if self.imgsz is not None and self.imgsz != hw[0]:
                     raise InputError(
                         f"{self.source.path.name} has a fixed input of {hw[1]}x{hw[0]}; "
-                        f"image size {self.imgsz} was asked for (drop --imgsz or re-export the model)"
+                        f"image size {self.imgsz} was asked for (use the model's own size or re-export the model)",
+                        setting=Setting.IMGSZ,
                     )
                 return hw[0]
         return self.imgsz or DEFAULT_IMGSZ
@@ -143,10 +144,7 @@ class ModelStore:
         options = options or self.int8
         folder = folder if folder is not None else self.calib_dir
         if folder is None:
-            raise InputError(
-                f"{NEEDS_CALIBRATION}: pass --calib DIR (a folder of images, e.g. a few hundred "
-                "from your training set; never the evaluation set)"
-            )
+            raise InputError(NEEDS_CALIBRATION, setting=Setting.CALIBRATION)
         return convert.list_images(Path(folder))[: options.max_images]
 
     def _calib_digest(self, files: list[Path]) -> str:
@@ -304,7 +302,9 @@ class ModelStore:
         """``path``: run this file as ``variant`` (a search candidate's INT8 file) instead of the variant's own."""
         if variant.node:  # on a cluster node: built here, shipped there by whoever registered how
             if _REMOTE_OPENER is None:
-                raise InputError(f"{variant} is placed on a cluster node, and no cluster is connected")
+                raise InputError(
+                    f"{variant} is placed on a cluster node, and no cluster is connected", setting=Setting.CLUSTER
+                )
             return _REMOTE_OPENER(self, variant, options)
         status = availability(variant.runtime)
         if not status:

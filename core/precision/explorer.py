@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.data import LabelledImage, YoloDataset, load_image
-from core.errors import InputError
+from core.errors import InputError, Setting
 from core.measure import (
     LatencySpread,
     MapAccumulator,
@@ -45,7 +45,9 @@ from core.model import CalibrationMethod, Int8Options, Recipe, describe_options,
 from core.precision.drift import DriftReport, layer_drift
 from core.precision.fp16 import Fp16Report, fp16_check
 from core.progress import Progress, no_progress, scaled
+from core.results import Result
 from core.runtime import EVAL_PARAMS, BackendOptions, preprocess
+from core.tables import Column, Table
 from core.variants import REFERENCE, Artefact, Int8Flavour, Precision, Runtime, Variant
 
 if TYPE_CHECKING:
@@ -105,15 +107,23 @@ class ExploreSettings:
         if self.target_drop is not None and self.target_speedup is not None:
             raise InputError("give one target: a largest mAP drop or a smallest speed-up, not both")
         if self.target_drop is not None and self.target_drop < 0:
-            raise InputError(f"--target-drop is in mAP points and cannot be negative, got {self.target_drop}")
+            raise InputError(
+                f"the largest mAP drop is in points and cannot be negative, got {self.target_drop}",
+                setting=Setting.TARGET,
+            )
         if self.target_speedup is not None and self.target_speedup <= 0:
-            raise InputError(f"--target-speedup must be positive, got {self.target_speedup}")
+            raise InputError(
+                f"the smallest speed-up must be positive, got {self.target_speedup}", setting=Setting.TARGET
+            )
         if not 0.05 <= self.search_split <= 0.95:
-            raise InputError(f"--search-split must be between 0.05 and 0.95, got {self.search_split}")
+            raise InputError(f"the search split must be between 0.05 and 0.95, got {self.search_split}")
         if self.drift_images < 1 or self.fp16_images < 0 or self.timing_calls < 5:
             raise InputError("drift needs at least 1 image, the FP16 check 0 or more, timing at least 5 calls")
         if self.flavour is Int8Flavour.TRT and self.target_speedup is not None:
-            raise InputError(f"the trt flavour is searched for accuracy only ({TRT_NOTE}): use --target-drop")
+            raise InputError(
+                f"the trt flavour is searched for accuracy only ({TRT_NOTE}): give a largest mAP drop as the target",
+                setting=Setting.TARGET,
+            )
 
     @property
     def drop(self) -> float:
@@ -229,7 +239,9 @@ class Best:
 
 
 @dataclass
-class ExploreResult:
+class ExploreResult(Result):
+    kind = "explore"
+
     model: str
     settings: ExploreSettings
     splits: dict[str, Any] = field(default_factory=dict)
@@ -242,6 +254,26 @@ class ExploreResult:
     stopped: bool = False
     notes: list[str] = field(default_factory=list)
 
+    def table(self) -> Table:
+        """Every candidate: what it keeps in float or changes, its accuracy and speed against FP32."""
+        columns = (Column("candidate"), Column("kind"), Column("ΔmAP50-95 points (search)", 2), Column("p50 ms", 2),
+                   Column("speed-up", 2), Column("Pareto"))  # fmt: skip
+        rows = [
+            (
+                c.label,
+                c.kind,
+                c.delta_points,
+                c.p50_ms,
+                c.speedup.value if c.speedup else None,
+                "yes" if c.pareto else "",
+            )
+            for c in self.candidates
+        ]
+        return Table(columns, rows)
+
+    def text(self) -> str:
+        return explore_text(self)
+
     @property
     def default(self) -> Candidate | None:
         return next((c for c in self.candidates if c.kind == "default"), None)
@@ -249,7 +281,7 @@ class ExploreResult:
     def sensitivity(self) -> list[Candidate]:
         return [c for c in self.candidates if c.kind == "sensitivity"]
 
-    def to_dict(self) -> dict[str, Any]:
+    def payload(self) -> dict[str, Any]:
         s = self.settings
         default = self.default
         sens = []
@@ -322,7 +354,7 @@ class Explorer:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         if store.calib_dir is None:
-            raise InputError("the explorer needs calibration images: pass --calib DIR (never the evaluation set)")
+            raise InputError("the explorer needs calibration images", setting=Setting.CALIBRATION)
         self.store = store
         self.dataset = dataset
         self.settings = settings or ExploreSettings()

@@ -1,8 +1,8 @@
 """``python -m core report``: the HTML report made from the JSON the CLI prints (compare, bench, eval, video).
 
-Each file is recognised by its shape, turned into the same kind of sections the dashboard's Report page
-makes (headlines first, tables with spreads and intervals, charts in the variants' colours) and rendered by
-:func:`core.report.html.render_html`.
+Each file says its kind (``"kind"``; older files are recognised by their shape) and is turned into the same
+kind of sections the dashboard's Report page makes (headlines first, tables with spreads and intervals, charts
+in the variants' colours), rendered by :func:`core.report.html.render_html`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ KINDS = ("compare", "bench", "eval", "video")
 
 
 def kind_of(doc: dict[str, Any]) -> str:
+    """The kind the file names (``"kind"``, written by every ``--json`` since results carry it); files
+    written before that are recognised by their shape."""
+    if "kind" in doc:
+        return str(doc["kind"]) if doc["kind"] in KINDS else ""
     if "images" in doc and "reference" in doc:
         return "compare"
     if "dataset" in doc and "variants" in doc:
@@ -44,7 +48,7 @@ def load_results(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:
             raise InputError(f"{path}: not a readable JSON file ({exc})") from exc
         kind = kind_of(doc) if isinstance(doc, dict) else ""
         if not kind:
-            raise InputError(f"{path}: not the --json output of {', '.join(KINDS)} (python -m core ... --json)")
+            raise InputError(f"{path}: not the JSON output of {', '.join(KINDS)}")
         out.append((kind, doc))
     return out
 

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import ModelError, UnsafeModelError
+from core.errors import ModelError, Setting, UnsafeModelError
 
 if TYPE_CHECKING:
     from core.runtime._legacy_modules import LegacyCheckpoint, LegacyDetect, LegacyModel
@@ -147,7 +147,8 @@ def load_legacy(path: Path) -> LegacyCheckpoint:
         if refused:
             raise UnsafeModelError(
                 f"{path.name}: refused to load; its pickle needs classes outside the YOLOv5 allow-list "
-                f"({', '.join(refused[:6])}). Only legacy YOLOv5 detection checkpoints load without --trust."
+                f"({', '.join(refused[:6])}). Only legacy YOLOv5 detection checkpoints load without being trusted.",
+                setting=Setting.TRUST,
             ) from exc
         raise ModelError(f"{path.name}: cannot load as a YOLOv5 checkpoint: {exc}") from exc
 

@@ -31,6 +31,7 @@ from core.errors import InputError, RuntimeUnavailableError
 from core.measure import LatencyStats
 from core.progress import Progress, no_progress
 from core.report import MAX_TILES, annotate, hex_to_rgb, side_by_side, variant_colour
+from core.results import Result
 from core.runtime import PostParams
 from core.tables import Column, Table
 from core.video.decode import VideoInfo, _decode, _label, probe
@@ -126,9 +127,10 @@ def latency_table(latency_ms: dict[str, list[float]]) -> Table:
 
 
 @dataclass
-class VideoRun:
+class VideoRun(Result):
     """The outcome of :func:`process_video`."""
 
+    kind = "video"
     source: Path
     info: VideoInfo
     variants: list[str]
@@ -154,7 +156,7 @@ class VideoRun:
     def stats(self) -> dict[str, LatencyStats]:
         return {v: LatencyStats.from_samples(s) for v, s in self.latency_ms.items()}
 
-    def to_dict(self) -> dict[str, Any]:
+    def payload(self) -> dict[str, Any]:
         """JSON-ready summary (what ``python -m core video --json`` prints)."""
         stats = self.stats
         return {
@@ -179,6 +181,11 @@ class VideoRun:
     def table(self) -> Table:
         table = latency_table(self.latency_ms)
         return replace(table, notes=(*table.notes, *self.lost.values())) if self.lost else table
+
+    def text(self) -> str:
+        return f"{self.source.name}: {self.frames} frames at {self.fps_processed:.1f} fps -> {self.output}\n" + (
+            self.table().to_text()
+        )
 
     def write_csv(self, dest: str | Path | TextIO) -> None:
         """Per-frame latencies: one row per frame and variant, columns :data:`CSV_COLUMNS` (milliseconds)."""

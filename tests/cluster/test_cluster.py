@@ -15,8 +15,8 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-cluster.txt)")
 
-from core import cluster as cl  # noqa: E402
 from core.cli import main  # noqa: E402
+from core.cluster import nodes as cl  # noqa: E402
 from core.errors import CoreError, RuntimeUnavailableError  # noqa: E402
 from core.runtime.backends import availability  # noqa: E402
 from core.runtime.processing import PostParams  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.cache import atomic_path, file_lock
-from core.errors import ConversionError, InputError
+from core.errors import ConversionError, InputError, Setting
 from core.progress import Progress, no_progress, scaled
 from core.runtime.backends.tensorrt.engine_cache import dynamic_profile
 from core.runtime.onnx_file import OnnxFile
@@ -35,7 +35,8 @@ def check_precision(model: OnnxFile, precision: Precision) -> None:
     if model.int8_flavour is Int8Flavour.CPU:
         raise InputError(
             f"{model.name} is INT8 quantized for ONNX Runtime's CPU (uint8 activations); TensorRT takes only the "
-            "symmetric int8 flavour (python -m core convert --to int8 --flavour trt)"
+            "symmetric int8 flavour (the trt flavour)",
+            setting=Setting.INT8_FLAVOUR,
         )
     if model.precision is not precision:
         raise InputError(

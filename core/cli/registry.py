@@ -1,0 +1,106 @@
+"""``python -m core COMMAND``: the commands are the modules of this folder that declare one.
+
+A command module has a docstring (its first line is the command's help), ``GROUPS`` (the argument groups
+it shares with others, :mod:`core.cli.options`), ``arguments(parser)`` for its own, and ``run(args)``
+returning its result: a :class:`core.results.Result` (printed as JSON with ``--json``, else as text) or a
+plain exit status for a command that writes files. A new command is one new module; nothing else changes.
+
+Results go to stdout, progress bars and notes to stderr. Errors exit non-zero with one line; ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from core.cli.options import Group, Parser, error_line
+from core.errors import CoreError
+
+EXIT_USER_ERROR = 2
+EXIT_PARTIAL = 1
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    groups: tuple[Group, ...]
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Any]
+
+    @classmethod
+    def of(cls, module: ModuleType) -> Command:
+        name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[1])
+        doc = (module.__doc__ or "").strip()
+        return cls(name, doc.split("\n", 1)[0].rstrip("."), tuple(module.GROUPS), module.arguments, module.run)
+
+
+def commands() -> dict[str, Command]:
+    """Every command module of :mod:`core.cli`, by command name (in the order of ``ORDER``, then by name)."""
+    import core.cli
+
+    found = {}
+    for info in pkgutil.iter_modules(core.cli.__path__):
+        module = importlib.import_module(f"core.cli.{info.name}")
+        if callable(getattr(module, "run", None)) and callable(getattr(module, "arguments", None)):
+            command = Command.of(module)
+            found[command.name] = command
+    order = {name: i for i, name in enumerate(ORDER)}
+    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+# How `--help` lists them: the everyday ones first (a command missing here is listed after, by name).
+ORDER = ("detect", "compare", "bench", "eval", "video", "report", "convert", "drift", "explore", "recipes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    registry = commands()
+    parser = Parser(prog="python -m core", description="Compare how to run a YOLOv5 detector: " + " | ".join(registry))
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for command in registry.values():
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.arguments(p)
+        for group in command.groups:
+            group(p)
+    return parser
+
+
+def show(result: Any, as_json: bool) -> int:
+    """Print a command's result; its exit status."""
+    if isinstance(result, int):
+        return result
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result.text())
+    return int(result.exit_code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = commands()[args.command]
+    try:
+        return show(command.run(args), bool(getattr(args, "json", False)))
+    except CoreError as exc:
+        if args.debug:
+            raise
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: still one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_PARTIAL
