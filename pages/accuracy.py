@@ -7,10 +7,11 @@ import streamlit as st
 
 from core.data import load_dataset
 from core.errors import CoreError
-from core.measure import build_cards, eval_table, evaluate, per_class_table
+from core.measure import EvalRun, build_cards, eval_table, evaluate, per_class_table
 from core.report import per_class_ap, speed_vs_accuracy
 from core.variants import REFERENCE, with_reference
 from ui import messages, model, navigation, pool, report_sections, widgets
+from ui.state import AccuracyState, BenchmarkState, CompareImagesState, Preset
 
 navigation.through_app_navigation()
 
@@ -54,7 +55,7 @@ st.caption(f"Dataset: {dataset.inventory.summary()}")
 
 # A run draws the previous results first, marked stale with their downloads off, and evaluates at the
 # end of the script (progress shown above them); then the page is drawn again with the new results.
-running, progress_box = widgets.run_button("Evaluate", "acc:results", "Press **Evaluate**.")
+running, progress_box = widgets.run_button("Evaluate", AccuracyState.key("results"), "Press **Evaluate**.")
 
 
 def measure(variants=tuple(variants), batch=int(batch), root=root):
@@ -80,30 +81,29 @@ def measure(variants=tuple(variants), batch=int(batch), root=root):
         st.stop()
     bar.empty()
     if not any(r.accuracy.images for r in results):
-        st.session_state.pop("acc:results", None)
+        state.results = None
+        state.write()
         shown = ", ".join(dataset.inventory.unreadable_images[:5])
         with progress_box:
             st.error(
                 f"None of the {len(dataset.items)} images of {root.name} could be read ({shown}); nothing to score."
             )
         st.stop()
-    st.session_state["acc:results"] = (
-        results,
-        dataset.inventory,
-        store.source.name,
-        store.input_size,
-        str(root),
-        batch,
+    state.results = EvalRun(
+        store.source.name, store.input_size, str(root), dataset.inventory, str(REFERENCE), batch, results
     )
+    state.write()
     st.rerun()
 
 
-if "acc:results" not in st.session_state:
+state = AccuracyState.read()
+if state.results is None:
     measure()
 
-results, report, model_name, imgsz, data_root, batch = st.session_state["acc:results"]
-bench_state = st.session_state.get("bench:results")
-bench = bench_state[0] if bench_state is not None and bench_state[1] == model_name else []
+run: EvalRun = state.results
+results, report, model_name, imgsz, data_root = run.results, run.inventory, run.model, run.imgsz, run.data
+benchmark = BenchmarkState.read().results
+bench = benchmark.results if benchmark is not None and benchmark.model == model_name else []
 variants = [r.variant for r in results]
 cards = build_cards(variants, str(REFERENCE), bench=bench, evals=results, model_mb=widgets.model_sizes(store, variants))
 card_frame = widgets.decision_cards(cards, "acc")
@@ -141,13 +141,15 @@ if picked.disagreements:
     )
     st.caption("Boxes of the reference it misses and boxes only it finds, at conf 0.25, IoU 0.5, same class.")
     if st.button(f"Open these {len(picked.disagreements)} images in Compare images", key="acc:open"):
-        st.session_state["img:preset"] = (
+        images = CompareImagesState.read()
+        images.preset = Preset(
             [str(d.image) for d in picked.disagreements],
             f"the {len(picked.disagreements)} images of {Path(data_root).name} where {chosen} differs most "
             f"from {REFERENCE}",
             [str(REFERENCE), chosen],
         )
-        st.session_state.pop("img:uploads", None)  # these images replace what was uploaded there
+        images.uploads = None  # these images replace what was uploaded there
+        images.write()
         st.switch_page("pages/compare_images.py")
 if report.bad_lines or report.orphan_labels or report.other_files or report.unreadable_images:
     with st.expander("Dataset problems (skipped)"):

@@ -8,17 +8,16 @@ import streamlit as st
 from core.data import IMAGE_TYPES, load_image, sample_images
 from core.errors import InputError
 from core.measure import (
-    bench_table,
+    BenchRun,
+    TransferWatch,
     benchmark_variants,
     build_cards,
     transfer_lines,
-    transfer_marks,
-    transfer_since,
-    transfer_stats,
 )
 from core.report import latency_distribution, stage_split, throughput
 from core.runtime import system_info
 from ui import messages, model, navigation, pool, report_sections, widgets
+from ui.state import AccuracyState, BenchmarkState
 
 navigation.through_app_navigation()
 
@@ -65,6 +64,7 @@ if image_choice == "upload…" and upload is None:
     st.stop()
 try:
     image = load_image(upload.getvalue(), upload.name) if upload else load_image(samples[image_choice])
+    image_name = upload.name if upload else str(samples[image_choice])
 except InputError as exc:
     st.error(messages.error_text(exc))
     st.stop()
@@ -73,7 +73,7 @@ except InputError as exc:
 # end of the script (progress shown above them); then the page is drawn again with the new results.
 running, progress_box = widgets.run_button(
     "Run benchmark",
-    "bench:results",
+    BenchmarkState.key("results"),
     "Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).",
 )
 
@@ -85,29 +85,41 @@ def measure(variants=tuple(variants), threads=int(threads), batch=int(batch), ru
         if detectors is None:
             st.stop()
         update, bar = widgets.progress_callback("Benchmarking")
-    marks = transfer_marks(detectors)
+    watch = TransferWatch.start(detectors)
     results = benchmark_variants(detectors, image, warmup=runs[0], iterations=runs[1], batch=batch, progress=update)
-    st.session_state["bench:transfer"] = transfer_since(detectors, marks)
     bar.empty()
-    st.session_state["bench:results"] = (results, store.source.name, store.input_size, threads, batch)
+    state.results = BenchRun(
+        system_info(),
+        store.source.name,
+        store.input_size,
+        image_name,
+        batch,
+        results,
+        threads=threads,
+        iterations=runs[1],
+        transfers=watch.samples(),
+        nodes={str(d.variant): d.node.to_dict() for d in detectors if d.node is not None},
+    )
+    state.write()
     st.rerun()
 
 
-if "bench:results" not in st.session_state:
+state = BenchmarkState.read()
+if state.results is None:
     measure()
 
-results, model_name, imgsz, threads, batch = st.session_state["bench:results"]
-accuracy = st.session_state.get("acc:results")
-evals = accuracy[0] if accuracy is not None and accuracy[2] == model_name else []
+run: BenchRun = state.results
+results, model_name, imgsz, threads, batch = run.results, run.model, run.imgsz, run.threads, run.batch_size
+accuracy = AccuracyState.read().results
+evals = accuracy.results if accuracy is not None and accuracy.model == model_name else []
 variants = [r.variant for r in results]
 cards = build_cards(variants, variants[0], bench=results, evals=evals, model_mb=widgets.model_sizes(store, variants))
 card_frame = widgets.decision_cards(cards, "bench")
 if not evals:
     st.caption("Run the **Accuracy** page on this model to add ΔmAP and missed detections to these cards.")
-bench = bench_table(results)
+bench = run.table()
 table = pd.DataFrame(bench.records())
-transfers = {v: s for v, s in st.session_state.get("bench:transfer", {}).items() if s}
-transfer_text = transfer_lines(transfers, variants)
+transfer_text = transfer_lines(run.transfers, variants)
 for line in transfer_text:
     st.caption(line)
 st.subheader(f"{model_name} @ {imgsz}px, {threads or 'auto'} threads, batch size {batch}")
@@ -123,18 +135,8 @@ c1.plotly_chart(dist, width="stretch")
 c2.plotly_chart(stages, width="stretch")
 st.plotly_chart(fps, width="stretch")
 
-info = system_info()
-export = {
-    "system": info,
-    "model": model_name,
-    "imgsz": imgsz,
-    "threads": threads or None,
-    "batch_size": batch,
-    "variants": [
-        r.to_dict() | ({"transfer_ms": transfer_stats(transfers[v])} if (v := str(r.variant)) in transfers else {})
-        for r in results
-    ],
-}
+info = run.system
+export = run.to_dict() | {"threads": threads or None}
 d1, d2 = st.columns(2)
 d1.download_button("Download CSV", bench.to_csv(), "benchmark.csv", "text/csv", disabled=running)
 d2.download_button(

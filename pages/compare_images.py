@@ -6,9 +6,16 @@ import pandas as pd
 import streamlit as st
 
 from core.data import IMAGE_TYPES, sample_images
-from core.measure import ImageComparison, match_detections, read_images, transfer_lines, transfer_marks, transfer_since
+from core.measure import (
+    ImageComparison,
+    TransferWatch,
+    match_detections,
+    read_images,
+    transfer_lines,
+)
 from core.report import annotate, annotate_diff, compare_latency
 from ui import model, navigation, pool, report_sections, widgets
+from ui.state import CompareImagesState, Preset
 
 navigation.through_app_navigation()
 
@@ -20,18 +27,18 @@ if store is None:
     st.stop()
 
 with st.expander("Variants", expanded=True):
-    preset = st.session_state.get("img:preset")  # (paths, what they are, variants): sent by the Accuracy page
-    chosen = tuple(preset[2]) if preset is not None else ("ort:fp32", "ort:int8")
+    state = CompareImagesState.read()
+    preset = Preset(*state.preset) if state.preset is not None else None  # sent by the Accuracy page
+    chosen = tuple(preset.variants) if preset is not None else ("ort:fp32", "ort:int8")
     variants = widgets.variant_picker("img", store, default=chosen)
 
 
 def _uploads_changed() -> None:
     """The user added or removed files: keep what the uploader holds now (a reload shows it again)."""
     files = st.session_state.get("img:upload") or []
-    if files:
-        st.session_state["img:uploads"] = [(f.name, f.getvalue()) for f in files]
-    else:
-        st.session_state.pop("img:uploads", None)
+    kept = CompareImagesState.read()
+    kept.uploads = [(f.name, f.getvalue()) for f in files] or None
+    kept.write()
 
 
 uploads = st.file_uploader(
@@ -43,28 +50,34 @@ uploads = st.file_uploader(
 )
 # -- decode what was given; a bad file is reported and the others still run --------------------------
 sources: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in uploads or []]
-kept: list[tuple[str, bytes]] | None = st.session_state.get("img:uploads")
+kept = state.uploads
 if uploads:
-    st.session_state["img:uploads"] = sources
+    state.uploads = sources
+    state.write()
 elif kept:  # uploaded before a reload or before visiting another page: the uploader itself forgets them
     sources = kept
     c1, c2 = st.columns([4, 1])
     c1.caption(f"Showing the {len(kept)} image(s) you uploaded earlier; upload others above.")
     if c2.button("Back to the samples", key="img:uploads:clear"):
-        del st.session_state["img:uploads"]
+        state.uploads = None
+        state.write()
         st.rerun()
 elif preset is not None:
-    paths, what, _ = preset
+    paths, what = preset.paths, preset.what
     sources = [(Path(p).name, Path(p).read_bytes()) for p in paths if Path(p).is_file()]
     c1, c2 = st.columns([4, 1])
     c1.caption(f"Showing {what}; upload your own above.")
     if c2.button("Back to the samples", key="img:preset:clear"):
-        del st.session_state["img:preset"]
+        state.preset = None
+        state.write()
         st.rerun()
 else:
     sources = [(p.name, p.read_bytes()) for p in sample_images()[:2]]
     st.caption("Showing the sample images (bus, zidane); upload your own above.")
-given = read_images(sources, st.session_state.setdefault("img:decoded", {}))
+if state.decoded is None or state.raw is None:  # the page's caches: decoded images, network outputs
+    state.decoded, state.raw = state.decoded or {}, state.raw or {}
+    state.write()
+given = read_images(sources, state.decoded)
 for line in given.duplicates:
     st.caption(line)
 for line in given.errors:
@@ -86,14 +99,13 @@ if detectors is None:
     st.stop()
 
 # -- inference once per (model, variant, image); thresholds only re-run post-processing ----------------
-comparison = ImageComparison(
-    detectors, reference, model_key=str(store.directory), cache=st.session_state.setdefault("img:raw", {})
-)
+comparison = ImageComparison(detectors, reference, model_key=str(store.directory), cache=state.raw)
 if comparison.missing(images):
     update, bar = widgets.progress_callback("Running…")
-    marks = transfer_marks(detectors)
+    watch = TransferWatch.start(detectors)
     comparison.run(images, update)
-    st.session_state["img:transfer"] = transfer_since(detectors, marks)
+    state.transfer = watch.samples()
+    state.write()
     bar.empty()
 result = comparison.result(images, params)
 comparison.keep_only(images)  # bounded: what this session shows now
@@ -101,7 +113,7 @@ comparison.keep_only(images)  # bounded: what this session shows now
 for v in result.images[0].variants:
     if v.agreement is not None:
         st.markdown(f"**{result.headline(v.variant)}**")
-transfer_text = transfer_lines(st.session_state.get("img:transfer", {}), variants)
+transfer_text = transfer_lines(state.transfer or {}, variants)
 for line in transfer_text:
     st.caption(line)
 

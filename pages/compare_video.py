@@ -18,6 +18,7 @@ from core.report import video_latency
 from core.runtime import PostParams
 from core.video import DEMO_CLIP, VIDEO_TYPES, VideoJob, demo_clip, latency_table, probe, slowed_copy
 from ui import messages, model, navigation, pool, report_sections, session_files, widgets
+from ui.state import VideoState
 
 navigation.through_app_navigation()
 
@@ -56,7 +57,8 @@ st.caption(
 store = model.active_store()
 if store is None:
     st.stop()
-job: VideoJob | None = st.session_state.get("vid:job")
+state = VideoState.read()
+job: VideoJob | None = state.job
 busy = job is not None and job.running
 
 if busy:
@@ -70,7 +72,7 @@ samples = {p.name: p for p in sample_videos()}
 DEMO = f"{DEMO_CLIP} (made from the sample pictures)"
 # the clip the shown results belong to (kept across page switches and reloads): chosen again by default,
 # and an uploaded one stays selectable, so coming back never arms a different clip
-clip: Clip | None = st.session_state.get("vid:clip")
+clip: Clip | None = state.clip
 clips = [*samples, DEMO]
 if clip is not None and clip.label not in clips and clip.path.is_file():
     clips.append(clip.label)
@@ -125,8 +127,9 @@ if start:
     output = session_files.session_dir() / f"compare-{uuid.uuid4().hex[:8]}.mp4"
     job = VideoJob(path, name, detectors, params, output, int(max_frames) or None)
     session_files.track_job(job)  # stopped if this session goes away
-    st.session_state["vid:job"] = job
-    st.session_state["vid:clip"] = Clip(label, path, name, _settings(store, job, params, int(max_frames)))
+    state.job = job
+    state.clip = Clip(label, path, name, _settings(store, job, params, int(max_frames)))
+    state.write()
     st.rerun()  # redraw with the inputs locked (Start disabled) while the job runs
 
 if job is None:

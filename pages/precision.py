@@ -8,6 +8,8 @@ import streamlit as st
 
 from core.data import load_dataset
 from core.errors import CoreError
+from core.measure import Speedup
+from core.model import describe_options
 from core.precision import (
     CALIBRATIONS,
     SPLIT_RULE,
@@ -24,6 +26,7 @@ from core.precision import (
 )
 from core.variants import Int8Flavour, check_recipe_name
 from ui import messages, model, navigation, report_sections, session_files, widgets
+from ui.state import PrecisionState
 
 navigation.through_app_navigation()
 
@@ -46,7 +49,8 @@ if store.calib_dir is None:
     st.warning("The explorer builds INT8 files: set a calibration folder on the Models page first.")
     st.stop()
 
-job: ExploreJob | None = st.session_state.get("prec:job")
+state = PrecisionState.read()
+job: ExploreJob | None = state.job
 busy = job is not None and job.running
 
 root = widgets.labelled_dataset("prec", disabled=busy)
@@ -110,8 +114,8 @@ if start and root is not None:
         st.error(messages.error_text(exc))
         st.stop()
     session_files.track_job(job)  # stopped if this session goes away
-    st.session_state["prec:job"] = job
-    st.session_state.pop("prec:saved", None)
+    state.job, state.saved = job, None
+    state.write()
     st.rerun()
 
 if job is not None and job.running:
@@ -123,14 +127,16 @@ if job is not None and job.running:
         fraction, message = job.progress
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"Exploring… {message}")
         time.sleep(0.5)
-    st.session_state["prec:results"] = job.result
+    state.results = job.result
+    state.write()
     st.rerun()
 
 if job is not None and job.error:
     st.error(job.error)
 if job is not None and job.result is not None and not job.running:
-    st.session_state["prec:results"] = job.result
-result: ExploreResult | None = st.session_state.get("prec:results")
+    state.results = job.result
+    state.write()
+result: ExploreResult | None = state.results
 if result is None:
     st.stop()
 
@@ -140,33 +146,33 @@ if result.stopped:
     st.warning("Stopped: below is what was measured before the stop.")
 for note in result.notes:
     st.caption(note)
+settings = result.settings
 st.caption(
-    f"{d['model']}, {d['flavour']} flavour; target: {d['target']['words']}; labelled set: "
-    f"{d['splits'].get('search')} search / {d['splits'].get('report')} report images."
-    + (f" {TRT_NOTE}." if d["flavour_note"] else "")
+    f"{result.model}, {settings.flavour.value} flavour; target: {settings.target_words()}; labelled set: "
+    f"{result.splits.get('search')} search / {result.splits.get('report')} report images."
+    + (f" {TRT_NOTE}." if settings.flavour is Int8Flavour.TRT else "")
 )
 
 if best is not None:
-    b = d["best"]
     st.subheader("Chosen recipe")
-    lo, hi = b["delta_points_report_ci95"]
-    st.markdown(f"**{b['recipe']}** — {chosen_words(b)}.")
+    lo, hi = best.delta_report_ci95
+    st.markdown(f"**{best.recipe}** — {chosen_words(best)}.")
     m = st.columns(4)
-    m[0].metric("Δ points, report split", f"{b['delta_points_report']:+.2f}", help=f"95 % interval {lo:+.2f}…{hi:+.2f}")
-    m[1].metric("Δ points, search split", f"{b['delta_points_search']:+.2f}")
-    m[2].metric("speed-up vs FP32", f"{b['speedup']:.2f}x" if b["speedup"] else "needs a GPU")
-    m[3].metric("default INT8, report split", f"{b['default_delta_points_report']:+.2f}")
+    m[0].metric("Δ points, report split", f"{best.delta_report:+.2f}", help=f"95 % interval {lo:+.2f}…{hi:+.2f}")
+    m[1].metric("Δ points, search split", f"{best.candidate.delta_points:+.2f}")
+    m[2].metric("speed-up vs FP32", f"{best.speedup.value:.2f}x" if best.speedup else "needs a GPU")
+    m[3].metric("default INT8, report split", f"{best.default_report.map50_95.value:+.2f}")
     if best.candidate.kind == "default":
         st.info(
             "No candidate beat the default INT8 recipe for this target on the search split: the default is the choice "
             "(saving it gives it a name, nothing else changes)."
         )
-    if b["dominates_default"]:
+    if best.dominates_default:
         st.success(
             "It dominates the default INT8 recipe: more accurate on both splits"
-            + (" and not measurably slower." if b["speedup"] else " (speed not compared: it needs a GPU).")
+            + (" and not measurably slower." if best.speedup else " (speed not compared: it needs a GPU).")
         )
-    saved = st.session_state.get("prec:saved")
+    saved = state.saved
     if saved:
         st.success(f"Saved as **{saved}**: tick it in the variant picker of any page (Compare images, Benchmark …).")
     else:
@@ -177,32 +183,33 @@ if best is not None:
                 if name:
                     check_recipe_name(name)
                 save_best(store, result, name or None)
-                st.session_state["prec:saved"] = best.variant
+                state.saved = best.variant
+                state.write()
                 st.rerun()
             except CoreError as exc:
                 st.error(messages.error_text(exc))
 
 
-def _span(pair: list[float] | None) -> str:
-    return "" if pair is None else f"{pair[0]:.2f}–{pair[1]:.2f}"
+def _span(speedup: Speedup | None) -> str:
+    return "" if speedup is None else f"{speedup.lo:.2f}–{speedup.hi:.2f}"
 
 
-if d["candidates"]:
+if result.candidates:
     chosen_key = best.candidate.key if best is not None else ""
-    front = explore_front(d, chosen_key)
+    front = explore_front(result, chosen_key)
     st.plotly_chart(front, key="prec:chart:front")
     table = pd.DataFrame(
         [
             {
-                "candidate": c["label"],
-                "settings": c["recipe"],
-                "Δ points (search)": c["delta_points"],
-                "p50 ms": c["p50_ms"],
-                "speed-up": c["speedup"],
-                "speed-up 95 %": _span(c["speedup_range"]),
-                "on the front": "yes" if c["pareto"] else "",
+                "candidate": c.label,
+                "settings": describe_options(c.options),
+                "Δ points (search)": round(c.delta_points, 3),
+                "p50 ms": c.p50_ms,
+                "speed-up": None if c.speedup is None else round(c.speedup.value, 3),
+                "speed-up 95 %": _span(c.speedup),
+                "on the front": "yes" if c.pareto else "",
             }
-            for c in d["candidates"]
+            for c in result.candidates
         ]
     )  # fmt: skip
     st.dataframe(table, hide_index=True, width="stretch", key="prec:candidates")
@@ -210,15 +217,16 @@ if d["candidates"]:
         "Δ points: mAP50-95 minus FP32's on the search split (negative: a loss). A speed-up whose 95 % interval "
         "holds 1.00 is no measurable difference."
     )
-if d["sensitivity"]:
-    sens = sensitivity_chart(d["sensitivity"])
+sensitivity = result.sensitivity_rows()
+if sensitivity:
+    sens = sensitivity_chart(sensitivity)
     st.plotly_chart(sens, key="prec:chart:sens")
-    top = sorted(d["sensitivity"], key=lambda r: -(r["recovers_points"] or 0))[:3]
+    top = sorted(sensitivity, key=lambda r: -(r.recovers_points or 0))[:3]
     for r in top:
-        cost = "" if r["costs_ms"] is None else f" and costs {r['costs_ms']:+.1f} ms"
-        st.caption(f"Keeping {r['block']} in float recovers {r['recovers_points']:+.2f} points{cost}.")
-if d["blocks"]:
-    drift = drift_by_block(d["blocks"], result.drift.images if result.drift else 0)
+        cost = "" if r.costs_ms is None else f" and costs {r.costs_ms:+.1f} ms"
+        st.caption(f"Keeping {r.block} in float recovers {r.recovers_points or 0:+.2f} points{cost}.")
+if result.drift is not None and result.drift.blocks:
+    drift = drift_by_block(result.drift.blocks, result.drift.images)
     st.plotly_chart(drift, key="prec:chart:drift")
     with st.expander("Every tensor, lowest SQNR first"):
         st.dataframe(pd.DataFrame(d["layers"]), hide_index=True, width="stretch", key="prec:layers")
@@ -241,16 +249,13 @@ st.download_button(
     "application/json",
 )
 
-items: list = [("text", f"{d['model']}: exploration stopped before a recipe was chosen.")]
+items: list = [("text", f"{result.model}: exploration stopped before a recipe was chosen.")]
 if best is not None:
-    b = d["best"]
     items = [
         (
             "text",
-            f"Chosen INT8 recipe ({d['flavour']} flavour, target: {d['target']['words']}): {b['recipe']}. Report split "
-            f"({b['report_images']} images): {b['delta_points_report']:+.2f} mAP50-95 points vs FP32 "
-            f"(95 % interval {b['delta_points_report_ci95'][0]:+.2f} to {b['delta_points_report_ci95'][1]:+.2f}); "
-            f"speed-up {b['speedup']}x." + (f" Saved as {best.variant}." if best.variant else ""),
+            f"Chosen INT8 recipe ({settings.flavour.value} flavour, target: {settings.target_words()}): {best.recipe}; "
+            f"{chosen_words(best)}." + (f" Saved as {best.variant}." if best.variant else ""),
         )
     ]
 report_sections.put_section(
@@ -259,9 +264,9 @@ report_sections.put_section(
         "Precision explorer",
         [
             *items,
-            *([("figure", front)] if d["candidates"] else []),
-            *([("figure", sens)] if d["sensitivity"] else []),
-            *([("figure", drift)] if d["blocks"] else []),
+            *([("figure", front)] if result.candidates else []),
+            *([("figure", sens)] if sensitivity else []),
+            *([("figure", drift)] if result.drift is not None and result.drift.blocks else []),
         ],
     ),
 )

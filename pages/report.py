@@ -7,16 +7,17 @@ from core.report import render_html
 from core.runtime import system_info
 from core.variants import REFERENCE
 from ui import model, navigation, report_sections
+from ui.state import AccuracyState, BenchmarkState
 
 navigation.through_app_navigation()
 
 
 def decision_section() -> report_sections.ReportSection | None:
     """The headline and decision card first, from this session's benchmark and accuracy results."""
-    bench_state, acc_state = st.session_state.get("bench:results"), st.session_state.get("acc:results")
-    bench = list(bench_state[0]) if bench_state else []
-    evals = list(acc_state[0]) if acc_state else []
-    if bench_state and acc_state and bench_state[1] != acc_state[2]:  # two different models: the latest only
+    bench_run, eval_run = BenchmarkState.read().results, AccuracyState.read().results
+    bench = list(bench_run.results) if bench_run else []
+    evals = list(eval_run.results) if eval_run else []
+    if bench_run and eval_run and bench_run.model != eval_run.model:  # two different models: the latest only
         bench = []
     variants = list(dict.fromkeys([r.variant for r in evals] + [r.variant for r in bench]))
     if not variants:

@@ -10,6 +10,7 @@ period, together with the key's temporary folder.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 import uuid
@@ -18,30 +19,15 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from ui.state import kept_keys
+
 QUERY_PARAM = "session"
 STATE_KEY = "session_key"
 _VALID_KEY = re.compile(r"[0-9a-f]{32}")
 
-# What a reload keeps: the model chosen, the session's folder (uploads, result videos), every page's
-# results and what the Report page collects. Widget values (ticked variants, sliders) start afresh.
-KEPT = (
-    "model_choice",
-    "tmpdir",
-    "img:decoded",
-    "img:raw",
-    "img:preset",
-    "img:uploads",
-    "img:transfer",
-    "bench:results",
-    "bench:transfer",
-    "acc:results",
-    "vid:job",
-    "vid:clip",
-    "prec:job",
-    "prec:results",
-    "prec:saved",
-    "report",
-)
+# What a reload keeps: every page's state (ui.state), the model chosen, the session's folder and the
+# report's sections. Widget values (ticked variants, sliders) start afresh.
+KEPT = kept_keys()
 _NOT_SHARED = ("tmpdir",)  # a second tab on the same link gets its own folder
 
 
@@ -83,7 +69,9 @@ class Keeper:
             if not shared:
                 kept.sessions.add(session_id)
         if shared:
-            values = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items() if k not in _NOT_SHARED}
+            values = {
+                k: copy.copy(v) if isinstance(v, dict | list) else v for k, v in values.items() if k not in _NOT_SHARED
+            }
             key = new_key()
             self.save(key, session_id, values)
         for k, v in values.items():

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
+from core.model import describe_options
 from core.report import LATENCY_AXIS, figure, variant_colour
+
+if TYPE_CHECKING:
+    from core.precision.drift import BlockDrift
+    from core.precision.explorer import BlockSensitivity, Candidate, ExploreResult
 
 _KIND_STYLE = {
     "default": ("default INT8 recipe", "diamond", "#ff7f0e"),
@@ -20,15 +26,15 @@ def _block_index(block: str) -> int:
     return int(block.split(".")[1]) if block.startswith("model.") and block.split(".")[1].isdigit() else 999
 
 
-def drift_by_block(blocks: Sequence[Mapping[str, object]], images: int) -> go.Figure:
-    """Worst SQNR per block (``ExploreResult.to_dict()["blocks"]``), in model order: low bars are far from FP32."""
-    rows = sorted(blocks, key=lambda b: _block_index(str(b["block"])))
+def drift_by_block(blocks: Sequence[BlockDrift], images: int) -> go.Figure:
+    """Worst SQNR per block, in model order: low bars are far from FP32."""
+    rows = sorted(blocks, key=lambda b: _block_index(b.block))
     return figure(
         [
             go.Bar(
                 name="worst SQNR in the block",
-                x=[f"{b['block']} {b['module']}" for b in rows],
-                y=[b["worst_db"] for b in rows],
+                x=[f"{b.block} {b.module}" for b in rows],
+                y=[b.worst_db for b in rows],
                 marker={"color": "#1f77b4"},
                 hovertemplate="%{x}: %{y:.1f} dB<extra></extra>",
             )
@@ -40,20 +46,18 @@ def drift_by_block(blocks: Sequence[Mapping[str, object]], images: int) -> go.Fi
     )
 
 
-def sensitivity_chart(rows: Sequence[Mapping[str, object]]) -> go.Figure:
-    """Points of mAP50-95 recovered by keeping each block in float (``to_dict()["sensitivity"]``), best first."""
-    rows = sorted(rows, key=lambda r: -float(r["recovers_points"] or 0.0))  # type: ignore[arg-type]
+def sensitivity_chart(rows: Sequence[BlockSensitivity]) -> go.Figure:
+    """Points of mAP50-95 recovered by keeping each block in float, best first."""
+    rows = sorted(rows, key=lambda r: -(r.recovers_points or 0.0))
     text = [
-        f"{float(r['recovers_points'] or 0):+.2f} pts"
-        + ("" if r["costs_ms"] is None else f", {float(r['costs_ms']):+.1f} ms")  # type: ignore[arg-type]
-        for r in rows
+        f"{r.recovers_points or 0:+.2f} pts" + ("" if r.costs_ms is None else f", {r.costs_ms:+.1f} ms") for r in rows
     ]
     return figure(
         [
             go.Bar(
                 name="recovered",
-                x=[r["block"] for r in rows],
-                y=[r["recovers_points"] for r in rows],
+                x=[r.block for r in rows],
+                y=[r.recovers_points for r in rows],
                 text=text,
                 textposition="outside",
                 marker={"color": "#9467bd"},
@@ -65,34 +69,37 @@ def sensitivity_chart(rows: Sequence[Mapping[str, object]]) -> go.Figure:
     )
 
 
-def explore_front(result: Mapping[str, object], chosen: str = "") -> go.Figure:
-    """Every candidate (``ExploreResult.to_dict()``): ΔmAP50-95 on the search split against the median latency,
-    bars the median's 95 % interval; FP32 and the default recipe marked, the Pareto front joined."""
-    if not any(c["p50_ms"] is not None for c in result["candidates"]):  # type: ignore[attr-defined]
+def _hover(c: Candidate) -> str:
+    return f"{c.label}<br>{describe_options(c.options)}"
+
+
+def explore_front(result: ExploreResult, chosen: str = "") -> go.Figure:
+    """Every candidate: ΔmAP50-95 on the search split against the median latency; FP32 and the default recipe
+    marked, the chosen one ringed, the Pareto front joined."""
+    if not any(c.p50_ms is not None for c in result.candidates):
         return _accuracy_only(result, chosen)
-    cands = [c for c in result["candidates"] if c["p50_ms"] is not None]  # type: ignore[attr-defined]
+    cands = [c for c in result.candidates if c.p50_ms is not None]
     traces: list[go.BaseTraceType] = []
     for kind, (label, symbol, colour) in _KIND_STYLE.items():
-        group = [c for c in cands if c["kind"] == kind]
+        group = [c for c in cands if c.kind == kind]
         if not group:
             continue
         traces.append(
             go.Scatter(
                 name=label,
-                x=[c["p50_ms"] for c in group],
-                y=[c["delta_points"] for c in group],
+                x=[c.p50_ms for c in group],
+                y=[c.delta_points for c in group],
                 mode="markers",
-                text=[f"{c['label']}<br>{c['recipe']}" for c in group],
+                text=[_hover(c) for c in group],
                 hovertemplate="%{text}<br>%{x:.1f} ms, %{y:+.2f} points<extra></extra>",
                 marker={"symbol": symbol, "color": colour, "size": 14 if kind == "default" else 10},
             )
         )
-    fp32 = result["fp32"]  # type: ignore[index]
-    if fp32["p50_ms"] is not None:
+    if result.fp32_p50_ms is not None:
         traces.append(
             go.Scatter(
                 name="FP32 (the reference)",
-                x=[fp32["p50_ms"]],
+                x=[result.fp32_p50_ms],
                 y=[0.0],
                 mode="markers+text",
                 text=["FP32"],
@@ -100,50 +107,48 @@ def explore_front(result: Mapping[str, object], chosen: str = "") -> go.Figure:
                 marker={"symbol": "star", "size": 16, "color": variant_colour("ort:fp32")},
             )
         )
-    pick = next((c for c in cands if c["key"] == chosen), None)
+    pick = next((c for c in cands if c.key == chosen), None)
     if pick is not None:
         traces.append(
             go.Scatter(
                 name="chosen recipe",
-                x=[pick["p50_ms"]],
-                y=[pick["delta_points"]],
+                x=[pick.p50_ms],
+                y=[pick.delta_points],
                 mode="markers",
                 marker={"symbol": "circle-open", "size": 22, "color": "#111827", "line": {"width": 2}},
                 hoverinfo="skip",
             )
         )
-    front = sorted((c for c in cands if c["pareto"]), key=lambda c: c["p50_ms"])
+    front = sorted((c for c in cands if c.pareto), key=lambda c: c.p50_ms or 0.0)
     if len(front) > 1:
         traces.append(
             go.Scatter(
                 name="Pareto front: no other candidate is both faster and more accurate",
-                x=[c["p50_ms"] for c in front],
-                y=[c["delta_points"] for c in front],
+                x=[c.p50_ms for c in front],
+                y=[c.delta_points for c in front],
                 mode="lines",
                 line={"dash": "dot", "color": "#6b7280"},
             )
         )
-    splits = result["splits"]  # type: ignore[index]
     return figure(
         traces,
-        f"INT8 candidates: speed vs accuracy (search split, {splits.get('search')} images)",
+        f"INT8 candidates: speed vs accuracy (search split, {result.splits.get('search')} images)",
         xaxis_title=LATENCY_AXIS + " (p50, interleaved rounds)",
         yaxis_title="ΔmAP50-95 vs FP32 (points)",
     )
 
 
-def _accuracy_only(result: Mapping[str, object], chosen: str) -> go.Figure:
+def _accuracy_only(result: ExploreResult, chosen: str) -> go.Figure:
     """The trt flavour's candidates: accuracy only (its speed needs a GPU)."""
-    cands = list(result["candidates"])  # type: ignore[call-overload]
-    colours = [_KIND_STYLE[c["kind"]][2] for c in cands]
+    cands = list(result.candidates)
     return figure(
         [
             go.Bar(
                 name="ΔmAP50-95 vs FP32",
-                x=[("▶ " if c["key"] == chosen else "") + c["label"] for c in cands],
-                y=[c["delta_points"] for c in cands],
-                marker={"color": colours},
-                hovertext=[c["recipe"] for c in cands],
+                x=[("▶ " if c.key == chosen else "") + c.label for c in cands],
+                y=[c.delta_points for c in cands],
+                marker={"color": [_KIND_STYLE[c.kind][2] for c in cands]},
+                hovertext=[describe_options(c.options) for c in cands],
             )
         ],
         "INT8 candidates, TensorRT-format files: accuracy measured on CPU (search split; speed needs a GPU)",

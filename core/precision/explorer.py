@@ -217,10 +217,27 @@ class Best:
     default_report: MapDelta  # the default recipe on the report split, for the dominance check
     dominates_default: bool  # better on both splits and not slower
 
+    @property
+    def recipe(self) -> str:
+        return describe_options(self.candidate.options)
+
+    @property
+    def delta_report(self) -> float:
+        """mAP50-95 points against FP32 on the report split (negative: a loss)."""
+        return self.report.map50_95.value
+
+    @property
+    def delta_report_ci95(self) -> tuple[float, float]:
+        return self.report.map50_95.lo, self.report.map50_95.hi
+
+    @property
+    def speedup(self) -> Speedup | None:
+        return self.candidate.speedup
+
     def to_dict(self) -> dict[str, Any]:
         c = self.candidate
         return {
-            "recipe": describe_options(c.options),
+            "recipe": self.recipe,
             "options": Recipe("x", c.options, "").to_dict()["options"],
             "variant": self.variant,
             "label": c.label,
@@ -235,6 +252,29 @@ class Best:
             "speedup": None if c.speedup is None else round(c.speedup.value, 3),
             "speedup_range": None if c.speedup is None else [round(c.speedup.lo, 3), round(c.speedup.hi, 3)],
             "p50_ms": None if c.p50_ms is None else round(c.p50_ms, 3),
+        }
+
+
+@dataclass(frozen=True)
+class BlockSensitivity:
+    """What keeping one block in float does, against the default recipe (search split)."""
+
+    block: str
+    delta_points: float  # against FP32
+    recovers_points: float | None  # against the default INT8 recipe (None: no default measured)
+    p50_ms: float | None
+    costs_ms: float | None  # latency it adds to the default's
+
+    def to_dict(self) -> dict[str, Any]:
+        def r(x: float | None) -> float | None:
+            return None if x is None else round(x, 3)
+
+        return {
+            "block": self.block,
+            "delta_points": round(self.delta_points, 3),
+            "recovers_points": r(self.recovers_points),
+            "p50_ms": r(self.p50_ms),
+            "costs_ms": r(self.costs_ms),
         }
 
 
@@ -281,22 +321,17 @@ class ExploreResult(Result):
     def sensitivity(self) -> list[Candidate]:
         return [c for c in self.candidates if c.kind == "sensitivity"]
 
-    def payload(self) -> dict[str, Any]:
-        s = self.settings
+    def sensitivity_rows(self) -> list[BlockSensitivity]:
         default = self.default
-        sens = []
+        rows = []
         for c in self.sensitivity():
             gain = None if default is None else c.delta_points - default.delta_points
             cost = None if default is None or c.p50_ms is None or default.p50_ms is None else c.p50_ms - default.p50_ms
-            sens.append(
-                {
-                    "block": c.block,
-                    "delta_points": round(c.delta_points, 3),
-                    "recovers_points": None if gain is None else round(gain, 3),
-                    "p50_ms": None if c.p50_ms is None else round(c.p50_ms, 3),
-                    "costs_ms": None if cost is None else round(cost, 3),
-                }
-            )
+            rows.append(BlockSensitivity(c.block, c.delta_points, gain, c.p50_ms, cost))
+        return rows
+
+    def payload(self) -> dict[str, Any]:
+        s = self.settings
         return {
             "model": self.model,
             "reference": str(REFERENCE),
@@ -322,7 +357,7 @@ class ExploreResult(Result):
                 {"block": b.block, "module": b.module, "worst_db": round(b.worst_db, 2), "tensors": b.tensors}
                 for b in (self.drift.blocks if self.drift else [])
             ],
-            "sensitivity": sens,
+            "sensitivity": [r.to_dict() for r in self.sensitivity_rows()],
             "candidates": [c.to_dict() for c in self.candidates],
             "best": None if self.best is None else self.best.to_dict(),
             "fp16": [r.to_dict() for r in (self.fp16.ranges if self.fp16 else [])[:50]],
@@ -689,14 +724,15 @@ def save_best(store: ModelStore, result: ExploreResult, name: str | None = None)
     return recipe
 
 
-def chosen_words(best: dict[str, Any]) -> str:
-    """The chosen recipe's report-split figures in one sentence (``ExploreResult.to_dict()["best"]``)."""
-    lo, hi = best["delta_points_report_ci95"]
-    speed = f"{best['speedup']:.2f}x FP32 ({best['p50_ms']:.1f} ms)" if best["speedup"] else "speed needs a GPU"
+def chosen_words(best: Best) -> str:
+    """The chosen recipe's report-split figures in one sentence (the page, the CLI and the report say it so)."""
+    lo, hi = best.delta_report_ci95
+    c = best.candidate
+    speed = f"{c.speedup.value:.2f}x FP32 ({c.p50_ms or 0:.1f} ms)" if c.speedup else "speed needs a GPU"
     return (
-        f"report split ({best['report_images']} images): {best['delta_points_report']:+.2f} mAP50-95 points vs FP32 "
+        f"report split ({best.report.images} images): {best.delta_report:+.2f} mAP50-95 points vs FP32 "
         f"(95 % interval {lo:+.2f} to {hi:+.2f}); {speed}; "
-        + ("meets the target" if best["meets_target"] else "does NOT meet the target")
+        + ("meets the target" if best.meets_target else "does NOT meet the target")
     )
 
 
@@ -729,20 +765,19 @@ def explore_text(result: ExploreResult) -> str:
         for c in d["candidates"]:
             speed = "" if c["speedup"] is None else f"{c['speedup']:.2f}x ({c['p50_ms']:.1f} ms)"
             lines.append(f"  {'*' if c['pareto'] else ' '} {c['delta_points']:+6.2f}  {speed:<18} {c['label']}")
-    best = d["best"]
-    if best:
+    best = result.best
+    if best is not None:
         lines.append(
-            f"\nChosen: {best['recipe']}\n  search split {best['delta_points_search']:+.2f} points; "
-            + chosen_words(best)
+            f"\nChosen: {best.recipe}\n  search split {best.candidate.delta_points:+.2f} points; " + chosen_words(best)
         )
         verdict = "does not dominate it"
-        if best["dominates_default"]:
-            verdict = "dominates it (more accurate on both splits" + (", not slower)" if best["speedup"] else ")")
+        if best.dominates_default:
+            verdict = "dominates it (more accurate on both splits" + (", not slower)" if best.speedup else ")")
         lines.append(
-            f"  default recipe on the report split: {best['default_delta_points_report']:+.2f} points; the chosen one "
+            f"  default recipe on the report split: {best.default_report.map50_95.value:+.2f} points; the chosen one "
             + verdict
         )
-        if best["variant"]:
-            lines.append(f"  run it as {best['variant']}")
+        if best.variant:
+            lines.append(f"  run it as {best.variant}")
     lines += [f"note: {n}" for n in result.notes]
     return "\n".join(lines)

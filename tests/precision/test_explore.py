@@ -31,7 +31,7 @@ def test_split_is_deterministic_and_disjoint(val_dir):
 def test_settings_refuse_nonsense():
     with pytest.raises(InputError, match="one target"):
         ExploreSettings(target_drop=0.3, target_speedup=1.2)
-    with pytest.raises(InputError, match="search-split"):
+    with pytest.raises(InputError, match="search split"):
         ExploreSettings(search_split=1.0)
     with pytest.raises(InputError, match="accuracy only"):
         ExploreSettings(flavour=Int8Flavour.TRT, target_speedup=1.2)
