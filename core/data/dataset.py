@@ -1,7 +1,9 @@
 """Labelled sets in YOLO format: ``images/`` + ``labels/`` (one ``class cx cy w h`` line per box, normalised).
 
-Problems are counted and listed in a :class:`DatasetInventory`, never fatal: bad label lines, orphan labels,
-unreadable images, other files.
+Where the images and labels are is worked out by :mod:`core.data.layout` (flat folders, the ultralytics
+split layout, data.yaml, zips). Problems are counted and listed in a :class:`DatasetInventory`, never fatal:
+bad label lines, orphan labels, unreadable images, other files. One is: no label file for any image
+(it would score a silent zero).
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core.data.layout import LAYOUT_HINT, FolderSource, ListSource, label_file_for, resolve_layout
 from core.errors import InputError
 from core.formats import IMAGE_SUFFIXES
 
 # Without the model's class count, class ids above this are refused (they are exact in float32 below 2**24).
 MAX_CLASS_ID = 9999
+# Fewer images than this share with a label file: said in DatasetInventory.pairing_warning (not an error).
+MIN_PAIRED = 0.9
 
 
 @dataclass
@@ -30,6 +35,18 @@ class DatasetInventory:
     unreadable_images: list[str] = field(default_factory=list)
     other_files: list[str] = field(default_factory=list)  # neither image nor label
     bad_lines: list[str] = field(default_factory=list)  # "file:line: why"
+    label_dirs: list[str] = field(default_factory=list)  # where labels were looked for, in words
+
+    @property
+    def pairing_warning(self) -> str | None:
+        """One line when fewer than MIN_PAIRED of the images have a label file (None otherwise)."""
+        if not self.images or self.labelled >= MIN_PAIRED * self.images:
+            return None
+        return (
+            f"only {self.labelled} of {self.images} images ({100 * self.labelled / self.images:.0f} %) have a label "
+            f"file (looked in {' and '.join(self.label_dirs) or 'the dataset'}); the other {self.background} are "
+            "scored as background, with nothing to find: check the labels are where YOLO looks for them"
+        )
 
     def summary(self) -> str:
         parts = [f"{self.images} images ({self.labelled} labelled, {self.background} background), {self.boxes} boxes"]
@@ -52,9 +69,14 @@ class LabelledImage:
 
 @dataclass
 class YoloDataset:
-    root: Path
+    root: Path  # what was given: a folder, a data.yaml, a .zip
     items: list[LabelledImage]
     inventory: DatasetInventory
+    names: tuple[str, ...] | None = None  # class names from a data.yaml (compare: names_mismatch)
+    layout: str = ""  # how ``root`` was read, in words ("" for a plain folder)
+
+    def names_mismatch(self, model_names: tuple[str, ...] | list[str]) -> str | None:
+        return names_mismatch(self.names, model_names)
 
 
 def _parse_label_file(path: Path, inventory: DatasetInventory, num_classes: int | None = None) -> np.ndarray:
@@ -110,17 +132,52 @@ def _parse_label_file(path: Path, inventory: DatasetInventory, num_classes: int 
 
 
 def load_dataset(root: str | Path, max_images: int | None = None, num_classes: int | None = None) -> YoloDataset:
-    """Read ``root/images`` and ``root/labels`` (or images and .txt side by side).
+    """Read a labelled set from ``root``: a folder, an ultralytics data.yaml, a .txt of image paths or a .zip
+    (the layouts accepted: :mod:`core.data.layout`).
 
     Label lines that cannot be used (malformed, not finite, class not below ``num_classes`` when it is
-    given, box outside 0..1) are skipped and listed in the inventory; nothing in the folder is fatal.
+    given, box outside 0..1) are skipped and listed in the inventory, and so are orphan labels and other
+    files. A set with images but no label file for any of them is refused (:class:`InputError` naming
+    where labels were looked for): it would score a silent zero. Fewer than
+    :data:`MIN_PAIRED` of the images with a label file is allowed but said in ``inventory.pairing_warning``.
     """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise InputError(f"dataset folder {root} does not exist")
-    img_dir = root / "images" if (root / "images").is_dir() else root
-    lbl_dir = root / "labels" if (root / "labels").is_dir() else img_dir
+    given = Path(root).expanduser()
+    layout = resolve_layout(given)
     inventory = DatasetInventory()
+    pairs: list[tuple[Path, Path | None]] = []
+    for source in layout.sources:
+        if isinstance(source, FolderSource):
+            pairs += _scan_folder(source, inventory)
+        else:
+            pairs += _scan_listing(source, inventory)
+    if not pairs:
+        where = ", ".join(str(s.images if isinstance(s, FolderSource) else s.listing) for s in layout.sources)
+        raise InputError(f"dataset {given} holds no images ({', '.join(IMAGE_SUFFIXES)}) in {where}")
+    looked = " and ".join(inventory.label_dirs)
+    if not any(label for _, label in pairs):
+        raise InputError(f"no label files for the {len(pairs)} images: looked in {looked} ({LAYOUT_HINT})")
+    chosen = pairs[:max_images]
+    if not any(label for _, label in chosen):
+        labelled = sum(label is not None for _, label in pairs)
+        raise InputError(
+            f"none of the first {len(chosen)} images (by name) has a label file, though {labelled} of the "
+            f"{len(pairs)} do: use more images, or label these (labels looked for in {looked})"
+        )
+    items = []
+    for image, label_path in chosen:
+        arr = _parse_label_file(label_path, inventory, num_classes) if label_path else np.zeros((0, 5), np.float32)
+        inventory.images += 1
+        inventory.labelled += label_path is not None
+        inventory.background += label_path is None
+        inventory.boxes += len(arr)
+        items.append(LabelledImage(image, arr))
+    return YoloDataset(given, items, inventory, names=layout.names, layout=layout.described)
+
+
+def _scan_folder(source: FolderSource, inventory: DatasetInventory) -> list[tuple[Path, Path | None]]:
+    """The images under ``source.images`` with their label files, matched on the path below the two folders."""
+    img_dir, lbl_dir = source.images, source.labels
+    inventory.label_dirs += source.looked_in
     images: dict[str, Path] = {}
     for p in sorted(img_dir.rglob("*")):
         if not p.is_file():
@@ -130,21 +187,59 @@ def load_dataset(root: str | Path, max_images: int | None = None, num_classes: i
         elif not (p.suffix == ".txt" and lbl_dir == img_dir):
             inventory.other_files.append(p.name)
     labels = {str(p.relative_to(lbl_dir).with_suffix("")): p for p in sorted(lbl_dir.rglob("*.txt")) if p.is_file()}
-    inventory.orphan_labels = sorted(labels[k].name for k in labels.keys() - images.keys())
+    inventory.orphan_labels += sorted(labels[k].name for k in labels.keys() - images.keys())
     if lbl_dir != img_dir:
         inventory.other_files += sorted(p.name for p in lbl_dir.rglob("*") if p.is_file() and p.suffix != ".txt")
-    if not images:
-        raise InputError(f"dataset {root} holds no images ({', '.join(IMAGE_SUFFIXES)}) in {img_dir}")
-    items = []
-    for key in sorted(images)[:max_images]:
-        label_path = labels.get(key)
-        arr = _parse_label_file(label_path, inventory, num_classes) if label_path else np.zeros((0, 5), np.float32)
-        inventory.images += 1
-        inventory.labelled += label_path is not None
-        inventory.background += label_path is None
-        inventory.boxes += len(arr)
-        items.append(LabelledImage(images[key], arr))
-    return YoloDataset(root, items, inventory)
+    return [(images[key], labels.get(key)) for key in sorted(images)]
+
+
+def _scan_listing(source: ListSource, inventory: DatasetInventory) -> list[tuple[Path, Path | None]]:
+    """The images a .txt lists (missing ones listed as unreadable); no orphan count: a list may name a subset."""
+    pairs: list[tuple[Path, Path | None]] = []
+    dirs: dict[str, None] = {}
+    for image in source.files:
+        if image.suffix.lower() not in IMAGE_SUFFIXES:
+            inventory.other_files.append(image.name)
+            continue
+        if not image.is_file():
+            inventory.unreadable_images.append(f"{image.name} (listed in {source.listing.name}, not found)")
+            continue
+        label = label_file_for(image)
+        dirs[str(label.parent)] = None
+        pairs.append((image, label if label.is_file() else None))
+    inventory.label_dirs += [d for d in dirs if d not in inventory.label_dirs]
+    return pairs
+
+
+def names_mismatch(dataset_names: tuple[str, ...] | None, model_names: tuple[str, ...] | list[str]) -> str | None:
+    """Why the dataset's class names (a data.yaml's ``names``) and the model's disagree; None when they agree.
+
+    Labels are scored by class id, so names that differ mean the scores compare different things. A
+    dataset naming fewer classes agrees when its names are the model's first ones (a subset of its ids).
+    Names compare ignoring case, surrounding space and ``_`` versus space. No dataset names: None.
+    """
+    if not dataset_names:
+        return None
+
+    def norm(name: str) -> str:
+        return " ".join(str(name).replace("_", " ").casefold().split())
+
+    ours, theirs = [norm(n) for n in dataset_names], [norm(n) for n in model_names]
+    if len(ours) > len(theirs):
+        extra = ", ".join(dataset_names[len(theirs) : len(theirs) + 5])
+        return (
+            f"the dataset names {len(ours)} classes but the model predicts {len(theirs)}: labels of classes "
+            f"{len(theirs)} and above ({extra}{'…' if len(ours) > len(theirs) + 5 else ''}) can never be found"
+        )
+    wrong = [i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b]
+    if not wrong:
+        return None
+    shown = "; ".join(f"{i}: {dataset_names[i]!r} vs {model_names[i]!r}" for i in wrong[:3])
+    more = f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""
+    return (
+        f"class names differ between the dataset and the model at {len(wrong)} of {len(ours)} ids — {shown}{more}: "
+        "labels are scored by class id, so the scores compare different classes"
+    )
 
 
 def labels_to_xyxy(labels: np.ndarray, width: int, height: int) -> np.ndarray:

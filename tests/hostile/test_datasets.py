@@ -99,9 +99,17 @@ def test_cli_eval_reports_the_problems_and_scores_the_rest(messy, yolov5n_pt, se
     assert v["images"] == 3 and 0.3 < v["map50"] <= 1.0  # the three readable pictures are scored
 
 
+def one_unreadable_image(root: Path) -> Path:
+    """A set whose one image cannot be read (labelled: a set with no label file at all is refused earlier)."""
+    (root / "images").mkdir()
+    (root / "images" / "a.jpg").write_text("not an image")
+    (root / "labels").mkdir()
+    (root / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    return root
+
+
 def test_cli_eval_of_a_folder_without_one_readable_image_does_not_crash(tmp_path, yolov5n_pt, session_cache, capsys):
-    (tmp_path / "images").mkdir()
-    (tmp_path / "images" / "a.jpg").write_text("not an image")
+    one_unreadable_image(tmp_path)
     code = main(["eval", "--model", str(yolov5n_pt), "--data", str(tmp_path), "--variants", "ort:fp32",
                  "--cache-dir", str(session_cache)])  # fmt: skip
     captured = capsys.readouterr()
@@ -135,8 +143,7 @@ def test_accuracy_page_on_the_messy_folder(app_env, messy):
 
 
 def test_accuracy_page_folder_without_readable_images(app_env, tmp_path):
-    (tmp_path / "images").mkdir()
-    (tmp_path / "images" / "a.jpg").write_text("not an image")
+    one_unreadable_image(tmp_path)
     at = accuracy_page()
     at.radio(key="acc:source").set_value("Folder path")
     at.run()
