@@ -1,7 +1,6 @@
 import functools
 import http.server
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -124,19 +123,6 @@ def test_unknown_model_names_and_types_are_explained(tmp_path):
     (tmp_path / "m.h5").write_bytes(b"x")
     with pytest.raises(InputError, match=r"accepted: \.pt, \.pth, \.onnx"):
         resolve_model(tmp_path / "m.h5")
-
-
-@pytest.fixture(scope="module")
-def ultralytics_pt(tmp_path_factory) -> Path:
-    """A real ultralytics checkpoint (YOLOv8n architecture, untrained weights: no hub download here)."""
-    import os
-
-    os.environ.setdefault("YOLO_OFFLINE", "true")
-    from ultralytics import YOLO
-
-    path = tmp_path_factory.mktemp("ul") / "v8n.pt"
-    YOLO("yolov8n.yaml").save(str(path))
-    return path
 
 
 def test_ultralytics_checkpoint_needs_explicit_trust(ultralytics_pt):
