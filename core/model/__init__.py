@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from core.model.convert import CalibrationMethod, Int8Options, list_images
 from core.model.recipes import Recipe, describe_options, recipe_rows, recipe_variant
-from core.model.sources import SourceKind, resolve_model
+from core.model.sources import ModelSource, SourceKind, SourceOrigin, resolve_model
 from core.model.store import NEEDS_CALIBRATION, ModelStore, RemoteOpener, open_store, register_remote_opener
 
 __all__ = [
     "NEEDS_CALIBRATION",
     "CalibrationMethod",
     "Int8Options",
+    "ModelSource",
     "ModelStore",
     "Recipe",
     "RemoteOpener",
     "SourceKind",
+    "SourceOrigin",
     "describe_options",
     "list_images",
     "open_store",

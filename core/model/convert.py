@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -29,6 +30,29 @@ from core.variants import Int8Flavour
 ONNX_OPSET = 17  # >= 13 is what TensorRT's explicit quantization (per-channel Q/DQ) needs
 
 
+@contextlib.contextmanager
+def chatter_to_stderr() -> Iterator[None]:
+    """What libraries print while converting goes to stderr: stdout is kept for results (the CLI's ``--json``).
+
+    ``print`` follows ``sys.stdout``, but a logging handler made with ``StreamHandler(sys.stdout)`` (ultralytics'
+    export banner) holds the stream it was made with: such handlers are pointed at stderr too, and back after.
+    Import the library before entering, or its handler would keep stderr for good.
+    """
+    stdouts = {id(sys.stdout), id(sys.__stdout__)}
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    moved: list[tuple[logging.StreamHandler, object]] = []
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):  # placeholders have none
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in stdouts:
+                moved.append((handler, handler.setStream(sys.stderr)))
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in reversed(moved):
+            handler.setStream(stream)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------------------------------------
 # FP32 export
 
@@ -43,7 +67,7 @@ def export_legacy(pt: Path, out: Path, imgsz: int) -> None:
     if imgsz % ckpt.stride:
         raise InputError(f"image size {imgsz} is not a multiple of the model stride {ckpt.stride}")
     dummy = torch.zeros(1, 3, imgsz, imgsz)
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), chatter_to_stderr():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
             ckpt.model,
@@ -94,13 +118,15 @@ def export_ultralytics(pt: Path, out: Path, imgsz: int) -> None:
         local = Path(tmp) / pt.name
         shutil.copyfile(pt, local)
         try:
-            model = YOLO(str(local))
+            with chatter_to_stderr():
+                model = YOLO(str(local))
         except Exception as exc:
             raise ModelError(f"{pt.name}: ultralytics could not load it: {exc}") from exc
         if model.task != "detect":
             raise ModelError(f"{pt.name}: a {model.task} model; only detection models are supported")
         try:
-            exported = model.export(format="onnx", imgsz=imgsz, opset=ONNX_OPSET, dynamic=False, simplify=False)
+            with chatter_to_stderr():  # its banner and export log ("Ultralytics 8.4 ...", "ONNX: starting export")
+                exported = model.export(format="onnx", imgsz=imgsz, opset=ONNX_OPSET, dynamic=False, simplify=False)
         except Exception as exc:
             raise ConversionError(f"{pt.name}: ultralytics ONNX export failed: {exc}") from exc
         shutil.copyfile(exported, out)
@@ -151,8 +177,9 @@ def to_fp16(src: Path, dst: Path) -> None:
 
     model = onnx.load(str(src))
     try:
-        folded = onnxslim.slim(model)
-        half = convert_float_to_float16(folded, keep_io_types=True)
+        with chatter_to_stderr():
+            folded = onnxslim.slim(model)
+            half = convert_float_to_float16(folded, keep_io_types=True)
     except Exception as exc:
         raise ConversionError(f"FP16 conversion of {src.name} failed: {exc}") from exc
     if offenders := fp16_shape_inputs(half):
@@ -268,7 +295,8 @@ def _opset19_folded(src: Path, tmp: Path) -> Path:
     from onnx import version_converter
 
     out = tmp / "opset19.onnx"
-    onnx.save(version_converter.convert_version(onnxslim.slim(onnx.load(str(src))), 19), str(out))
+    with chatter_to_stderr():
+        onnx.save(version_converter.convert_version(onnxslim.slim(onnx.load(str(src))), 19), str(out))
     return out
 
 
@@ -284,7 +312,8 @@ def _qdq_to_fp16(src: Path, dst: Path) -> None:
 
     from core.runtime import fp16_shape_inputs
 
-    half = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    with chatter_to_stderr():
+        half = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
     if offenders := fp16_shape_inputs(half):
         raise ConversionError(f"INT8 (trt flavour): FP16 arithmetic feeds shape inputs ({', '.join(offenders[:5])})")
     onnx.save(half, str(dst))
@@ -375,7 +404,8 @@ def quantize_int8(
         prepared = Path(tmp) / "prepared.onnx"
         quantized = Path(tmp) / "quantized.onnx" if trt else dst
         try:
-            quant_pre_process(str(_opset19_folded(src, Path(tmp)) if trt else src), str(prepared))
+            with chatter_to_stderr():
+                quant_pre_process(str(_opset19_folded(src, Path(tmp)) if trt else src), str(prepared))
         except Exception as exc:
             raise ConversionError(f"INT8 preparation of {src.name} failed: {exc}") from exc
         import onnx
@@ -391,9 +421,8 @@ def quantize_int8(
         fresh = Path(tmp) / "ranges.json" if ranges is not None and cache is None else None
         if cache is not None:
             progress(0.5, f"reusing the calibration ranges in {ranges.name}")  # type: ignore[union-attr]
-        # its calibrators print progress: stdout is kept for results (the CLI's --json)
         try:
-            with contextlib.redirect_stdout(sys.stderr):
+            with chatter_to_stderr():  # its calibrators print progress
                 quantize_static(
                     str(prepared),
                     str(quantized),

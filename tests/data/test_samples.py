@@ -16,9 +16,11 @@ def test_every_shipped_file_is_small_and_has_its_licence_line():
     licences = (ASSETS / "README.md").read_text()
     shipped = [p for p in ASSETS.rglob("*") if p.is_file() and p.name != "README.md"]
     assert {p.name for p in shipped} >= {"astronaut.jpg", "chelsea.jpg", "coffee.jpg", "logo.svg", "favicon.png"}
-    assert not [p for p in shipped if p.suffix in (".mp4", ".onnx", ".pt")]  # no videos or weights in git
+    # no videos or weights in git, but the one default model the first run needs offline (issue: first five minutes)
+    bundled = ASSETS / "models" / "yolov5n.pt"
+    assert not [p for p in shipped if p.suffix in (".mp4", ".onnx", ".pt") and p != bundled]
     for p in shipped:
-        assert p.stat().st_size < 1_000_000, p
+        assert p.stat().st_size < (5_000_000 if p == bundled else 1_000_000), p
         assert f"`{p.relative_to(ASSETS)}`" in licences, f"{p} has no licence line in assets/README.md"
 
 

@@ -5,7 +5,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from core.errors import InputError
+from core.errors import InputError, Setting
 from core.model.convert import Int8Options
 from core.model.sources import resolve_model
 from core.model.store import ModelStore
@@ -51,8 +51,10 @@ def test_artefacts_are_cached_and_named_by_their_inputs(store):
 
 def test_int8_without_calibration_images_says_what_to_pass(store):
     bare = ModelStore(store.source, store.cache_root)
-    with pytest.raises(InputError, match="--calib"):
+    # the engine's words and the setting; the CLI says "--calib", a page its calibration folder (tests/cli)
+    with pytest.raises(InputError, match="INT8 needs calibration images") as exc:
         bare.artefact(Artefact.ONNX_INT8_CPU)
+    assert exc.value.setting is Setting.CALIBRATION
 
 
 def _qdq(model):
