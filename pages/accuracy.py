@@ -51,7 +51,10 @@ try:
 except CoreError as exc:
     st.error(messages.error_text(exc))
     st.stop()
-st.caption(f"Dataset: {dataset.inventory.summary()}")
+st.caption(f"Dataset: {dataset.inventory.summary()}" + (f" — read {dataset.layout}" if dataset.layout else ""))
+for warning in (dataset.inventory.pairing_warning, dataset.names_mismatch(store.info().names)):
+    if warning:
+        st.warning(warning)
 
 # A run draws the previous results first, marked stale with their downloads off, and evaluates at the
 # end of the script (progress shown above them); then the page is drawn again with the new results.

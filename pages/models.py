@@ -85,7 +85,10 @@ m[0].metric("source", store.source.kind.value)
 m[1].metric("input", f"{store.input_size}px")
 m[2].metric("classes", len(info.names))
 m[3].metric("output layout", info.layout.value)
-st.caption(f"sha256 `{store.source.sha256}` · artefacts in `{store.directory}`")
+st.caption(
+    f"From: {store.source.provenance or store.source.path} · sha256 `{store.source.sha256}` · artefacts in "
+    f"`{store.directory}`"
+)
 if store.source.kind is SourceKind.ULTRALYTICS_PT:
     st.warning("This is an ultralytics checkpoint loaded with your explicit trust.")
 

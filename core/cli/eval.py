@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ def run(args: argparse.Namespace) -> EvalRun:
     variants = parse_variants(args.variants)
     store = options.store(args)
     dataset = load_dataset(args.data, args.max_images)
+    for warning in (dataset.layout and f"note: read {dataset.layout}", dataset.inventory.pairing_warning,
+                    dataset.names_mismatch(store.info().names)):  # fmt: skip
+        if warning:
+            print(warning if warning.startswith("note:") else f"warning: {warning}", file=sys.stderr)
     needed = with_reference(variants)
     if args.shards:
         results = _sharded(store, variants, needed, dataset, args.shards)
