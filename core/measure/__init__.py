@@ -42,8 +42,6 @@ from core.measure.metrics import (
 from core.measure.transfer import (
     TransferWatch,
     transfer_lines,
-    transfer_marks,
-    transfer_since,
     transfer_stats,
     transfer_words,
 )
@@ -87,8 +85,6 @@ __all__ = [
     "read_images",
     "summarize",
     "transfer_lines",
-    "transfer_marks",
-    "transfer_since",
     "transfer_stats",
     "transfer_words",
     "weighted_map",

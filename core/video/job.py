@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import CoreError
-from core.measure import transfer_marks, transfer_since
+from core.measure import TransferWatch
 from core.video.pipeline import FrameUpdate, VideoRun, process_video
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class VideoJob:
         self._path, self._detectors, self._params = path, detectors, params
         self._output, self._max_frames = output, max_frames
         # variants on cluster nodes: where their transfer samples of this run start (detectors are shared)
-        self._transfer_from = transfer_marks(detectors)
+        self._transfer = TransferWatch.start(detectors)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.latest: FrameUpdate | None = None  # the newest processed frame
@@ -101,7 +101,7 @@ class VideoJob:
 
     def transfer_ms(self) -> dict[str, list[float]]:
         """Per variant on a cluster node: its transfer per frame in this run (kept apart from its latency)."""
-        return transfer_since(self._detectors, self._transfer_from)
+        return self._transfer.samples()
 
     def stop(self) -> None:
         """Ask the run to stop before its next frame; the frames processed so far are kept."""

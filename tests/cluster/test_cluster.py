@@ -15,8 +15,9 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-cluster.txt)")
 
+from core import cluster as cl  # noqa: E402
 from core.cli import main  # noqa: E402
-from core.cluster import nodes as cl  # noqa: E402
+from core.cluster.remote import _Packed  # noqa: E402
 from core.errors import CoreError, RuntimeUnavailableError  # noqa: E402
 from core.runtime.backends import availability  # noqa: E402
 from core.runtime.processing import PostParams  # noqa: E402
@@ -101,7 +102,7 @@ def test_a_frame_rides_in_the_call_for_one_variant_and_is_shared_by_two_on_a_nod
             assert a.detections.class_id.tolist() == b.detections.class_id.tolist()
         finally:
             second.close()
-        assert isinstance(connected.frames([small], node)[0], cl._Packed)  # one reader again
+        assert isinstance(connected.frames([small], node)[0], _Packed)  # one reader again
         with store.open_detector(Variant.parse("ort:fp32")) as local:
             here = local.detect(small)
         assert first.detect(small).detections.class_id.tolist() == here.detections.class_id.tolist()

@@ -10,7 +10,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-cluster.txt)")
 
-from core.cluster import nodes as cl  # noqa: E402
+from core import cluster as cl  # noqa: E402
 from core.runtime.processing import PostParams  # noqa: E402
 from core.variants import Variant  # noqa: E402
 from core.video import process_video  # noqa: E402
