@@ -111,7 +111,7 @@ variants = [r.variant for r in results]
 cards = build_cards(variants, str(REFERENCE), bench=bench, evals=results, model_mb=widgets.model_sizes(store, variants))
 card_frame = widgets.decision_cards(cards, "acc")
 scores = eval_table(results, str(REFERENCE))
-table = pd.DataFrame(scores.records())
+table = widgets.table_frame(scores)
 st.subheader(f"{model_name} @ {imgsz}px on {Path(data_root).name}: {report.images} images, {report.boxes} boxes")
 for note in scores.notes:
     st.caption(note)

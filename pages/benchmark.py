@@ -2,7 +2,6 @@
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from core.data import IMAGE_TYPES, load_image, sample_images
@@ -118,7 +117,7 @@ card_frame = widgets.decision_cards(cards, "bench")
 if not evals:
     st.caption("Run the **Accuracy** page on this model to add ΔmAP and missed detections to these cards.")
 bench = run.table()
-table = pd.DataFrame(bench.records())
+table = widgets.table_frame(bench)
 transfer_text = transfer_lines(run.transfers, variants)
 for line in transfer_text:
     st.caption(line)

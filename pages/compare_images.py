@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from core.data import IMAGE_TYPES, sample_images
@@ -153,7 +152,7 @@ for col, v in zip(st.columns(max(2, len(others))), others, strict=False):
         bottom[1].metric("|Δconf|", f"{a.mean_abs_dconf:.3f}", help="mean absolute confidence change, matched boxes")
 
 # -- every image, every variant ---------------------------------------------------------------------------
-table = pd.DataFrame(result.table().records())
+table = widgets.table_frame(result.table())
 st.subheader("All images")
 st.dataframe(table, hide_index=True, width="stretch")
 fig = compare_latency(result)

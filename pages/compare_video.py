@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 from PIL import Image
 
@@ -204,7 +203,7 @@ if video_bytes is not None and run.output is not None:
 elif run.output is not None:
     st.info("The result video was removed with this session's temporary files; press Start to make it again.")
 stats = latency_table(latency)
-table = pd.DataFrame(stats.records())
+table = widgets.table_frame(stats)
 st.dataframe(table, hide_index=True, width="stretch")
 for note in stats.notes:
     st.caption(note)

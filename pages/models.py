@@ -106,8 +106,8 @@ rows = [
     for s in status
 ]
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-if store.calib_dir is None:
-    st.caption("INT8 artefacts need a calibration folder (above).")
+if store.calibration_note:
+    st.caption(store.calibration_note + " (the calibration folder above).")
 missing = [s.artefact for s in status if not s.exists]
 b1, b2 = st.columns(2)
 if b1.button(f"Build missing ({len(missing)})", disabled=not missing):

@@ -45,8 +45,11 @@ st.caption(
 store = model.active_store()
 if store is None:
     st.stop()
-if store.calib_dir is None:
-    st.warning("The explorer builds INT8 files: set a calibration folder on the Models page first.")
+if store.calib_dir is None or store.calib_bundled:
+    st.warning(
+        "The explorer builds and compares INT8 files: set a calibration folder of your own images on the Models "
+        "page first (the bundled pictures are too few to tell recipes apart)."
+    )
     st.stop()
 
 state = PrecisionState.read()
@@ -223,8 +226,8 @@ if sensitivity:
     st.plotly_chart(sens, key="prec:chart:sens")
     top = sorted(sensitivity, key=lambda r: -(r.recovers_points or 0))[:3]
     for r in top:
-        cost = "" if r.costs_ms is None else f" and costs {r.costs_ms:+.1f} ms"
-        st.caption(f"Keeping {r.block} in float recovers {r.recovers_points or 0:+.2f} points{cost}.")
+        words = r.words()
+        st.caption(words[0].upper() + words[1:] + ".")
 if result.drift is not None and result.drift.blocks:
     drift = drift_by_block(result.drift.blocks, result.drift.images)
     st.plotly_chart(drift, key="prec:chart:drift")

@@ -16,6 +16,7 @@ from core.errors import CoreError
 from core.measure import MIN_CONF, DecisionCard, cards_table
 from core.model import NEEDS_CALIBRATION, ModelStore, list_images
 from core.runtime import Availability, PostParams, availability
+from core.tables import Table
 from core.variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
 from ui import messages
 
@@ -70,6 +71,16 @@ class _Picking:
         return bool(on and status.ok)
 
 
+def runnable_defaults(store: ModelStore | None, default: Sequence[str]) -> list[str]:
+    """``default`` where each can run here; one that cannot is replaced by the next runnable variant of the
+    table, so a first visit always shows as many variants side by side as were asked for."""
+    table = [str(v) for v in VARIANTS]
+    runnable = [v for v in table if variant_status(Variant.parse(v), store).ok]
+    chosen = [d for d in default if d in runnable or d not in table]  # recipes, node variants: as asked
+    spare = [v for v in runnable if v not in chosen]
+    return chosen + spare[: len(default) - len(chosen)]
+
+
 def variant_picker(
     key: str,
     store: ModelStore | None,
@@ -83,10 +94,12 @@ def variant_picker(
     gets a grid of its own in an expander, its boxes enabled by what the node's doctor says runs there.
     ``disabled``: shown but locked (a running job uses them).
     """
-    picking = _Picking(key, store, default, disabled)
+    picking = _Picking(key, store, runnable_defaults(store, default), disabled)
     chosen = _grid(picking) + _recipe_picks(picking) + _node_picks(picking)
     for reason, example in picking.reasons.items():
         st.caption(f"Unavailable ({example} …): {reason}")
+    if store is not None and store.calibration_note and any(v.precision is Precision.INT8 for v in chosen):
+        st.caption(f":material/info: {store.calibration_note} (Models page).")
     if len(chosen) > max_count:
         st.warning(f"{len(chosen)} variants chosen; at most {max_count} fit side by side. Untick some.")
         st.stop()
@@ -288,16 +301,23 @@ def model_sizes(store: ModelStore, variants: Sequence[str]) -> dict[str, float]:
     return out
 
 
+def table_frame(table: Table) -> DataFrame:
+    """A result's table for st.dataframe: an empty cell reads "—" (a number that does not apply), not "None"."""
+    import pandas as pd
+
+    frame = pd.DataFrame(table.records())
+    return frame.astype(object).where(frame.notna(), "—") if frame.isna().to_numpy().any() else frame
+
+
 def decision_cards(cards: Sequence[DecisionCard], key: str) -> DataFrame:
     """The headline of each variant in plain words, then the card table; returns the table for the report."""
-    import pandas as pd
 
     st.subheader("Decision")
     for card in cards:
         line = card.headline()
         st.markdown(f"**{line}**" if not card.is_reference else line)
     table = cards_table(cards)
-    frame = pd.DataFrame(table.records())
+    frame = table_frame(table)
     st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}:cards")
     for note in table.notes:
         st.caption(note)

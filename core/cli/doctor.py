@@ -281,7 +281,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
         help="build every GPU variant that can run here and compare its detections with ort:fp32 on the CPU "
         "(exit 0: all pass, or no GPU variant can run here; 1: a variant failed)",
     )
-    options.model(default="yolov5n")(p)
+    options.model()(p)
     g = p.add_argument_group("--gpu-check inputs (beside the sample images)")
     g.add_argument("--video", type=Path, help="also run the first frames of this clip")
     g.add_argument("--frames", type=options.at_least(1), default=DEFAULT_FRAMES,

@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> ExploreResult:
     if args.name:
         check_recipe_name(args.name)
     store = options.store(args)
-    if store.calib_dir is None:
-        raise InputError("the explorer needs calibration images", setting=Setting.CALIBRATION)
+    if store.calib_dir is None or store.calib_bundled:
+        raise InputError("the explorer needs calibration images of your own", setting=Setting.CALIBRATION)
     if args.name and args.name in store.recipes.names():
         raise InputError(f"a recipe named {args.name!r} exists already (python -m core recipes --delete {args.name})")
     dataset = load_dataset(args.data)

@@ -89,7 +89,7 @@ class Parser(argparse.ArgumentParser):
 # argument groups
 
 
-def model(default: str | None = None) -> Group:
+def model(default: str | None = "yolov5n") -> Group:
     """--model and what opens it: image size, trust, names, cache, calibration, threads, cluster."""
 
     def add(p: argparse.ArgumentParser) -> None:
@@ -180,8 +180,15 @@ def post_params(args: argparse.Namespace) -> PostParams:
     return PostParams(conf=args.conf, iou=args.iou, max_det=args.max_det, classes=classes)
 
 
+_NOTED: set[str] = set()
+
+
 def open_detector(store: ModelStore, variant: Variant, args: argparse.Namespace, in_turn: bool = False) -> Detector:
     """``in_turn``: several variants will alternate frame by frame, so CPU threads must not spin idle."""
+    note = store.calibration_note
+    if note and variant.spec.artefact.int8_flavour is not None and note not in _NOTED:
+        _NOTED.add(note)
+        print(f"note: {note} (--calib DIR)", file=sys.stderr)
     with TqdmProgress(f"prepare {variant}") as bar:
         return store.open_detector(variant, BackendOptions.for_turns(in_turn, args.threads), progress=bar)
 

@@ -15,7 +15,7 @@ from core.model import recipe_rows
 from core.results import Result
 from core.tables import Column, Table
 
-GROUPS = (options.model(default="yolov5n"), options.output)
+GROUPS = (options.model(), options.output)
 
 
 def arguments(p: argparse.ArgumentParser) -> None:

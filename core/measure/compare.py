@@ -151,11 +151,7 @@ class CompareResult:
         ref = LatencySpread.from_samples([x for im in self.images for x in im.of(self.reference).latency.samples])
         own = LatencySpread.from_samples([x for im in self.images for x in im.of(variant).latency.samples])
         up = Speedup.of(ref, own)
-        if not up.measurable:
-            speed = f"no measurable speed difference from {self.reference} ({up.lo:.2f}-{up.hi:.2f}x)"
-        else:
-            how = f"{up.value:.2f}x faster" if up.value >= 1 else f"{1 / up.value:.2f}x slower"
-            speed = f"{how} than {self.reference} ({up.lo:.2f}-{up.hi:.2f}x)"
+        speed = up.words(self.reference)
         parts = [im.of(variant).agreement for im in self.images]
         matched = sum(a.matched for a in parts if a)
         missed = sum(a.missed for a in parts if a)

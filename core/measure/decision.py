@@ -60,13 +60,7 @@ class DecisionCard:
             return f"{self.variant} — " + ", ".join(bits)
         parts = []
         if self.speedup is not None:
-            up = self.speedup
-            if not up.measurable:
-                parts.append(f"no measurable speed difference from {self.reference} ({up.lo:.2f}-{up.hi:.2f}x)")
-            elif up.value >= 1:
-                parts.append(f"{up.value:.2f}x faster than {self.reference} ({up.lo:.2f}-{up.hi:.2f}x)")
-            else:
-                parts.append(f"{1 / up.value:.2f}x slower than {self.reference} ({up.lo:.2f}-{up.hi:.2f}x)")
+            parts.append(self.speedup.words(self.reference))
         if self.delta is not None:
             d = self.delta.map50_95
             verdict = ": no measurable change" if d.holds_zero else ""

@@ -115,12 +115,19 @@ class Speedup:
     def measurable(self) -> bool:
         return not (self.lo <= 1.0 <= self.hi)
 
-    def words(self) -> str:
-        """e.g. "1.22x faster (1.15-1.30x)", "0.85x, slower (0.80-0.90x)", "no measurable difference (0.97-1.04x)"."""
+    def words(self, reference: str = "") -> str:
+        """One convention everywhere: the speed-up and its interval first, then what it means, e.g.
+        "1.22x (1.15-1.30x) — faster", "0.50x (0.39-0.79x) — slower than ort:fp32",
+        "no measurable difference (0.97-1.04x)"."""
         span = f"{self.lo:.2f}-{self.hi:.2f}x"
+        than = f" than {reference}" if reference else ""
         if not self.measurable:
-            return f"no measurable difference ({span})"
-        return f"{self.value:.2f}x faster ({span})" if self.value > 1 else f"{self.value:.2f}x, slower ({span})"
+            return (
+                f"no measurable speed difference from {reference} ({span})"
+                if reference
+                else (f"no measurable difference ({span})")
+            )
+        return f"{self.value:.2f}x ({span}) — {'faster' if self.value > 1 else 'slower'}{than}"
 
     def to_dict(self) -> dict[str, float | bool]:
         return {

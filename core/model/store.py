@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -59,6 +60,7 @@ class ModelStore:
     imgsz: int | None = None  # None: the ONNX's own input size, else 640
     calib_dir: Path | None = None
     int8: convert.Int8Options = field(default_factory=convert.Int8Options)
+    calib_bundled: bool = False  # calib_dir holds the pictures the app ships (no folder was given)
 
     def __post_init__(self) -> None:
         self.cache_root = Path(self.cache_root)
@@ -100,6 +102,17 @@ class ModelStore:
         return self._info
 
     # -- artefact paths --------------------------------------------------------------------
+
+    @property
+    def calibration_note(self) -> str:
+        """What an INT8 number of this store must say about its calibration ("" with the user's own folder)."""
+        if not self.calib_bundled or self.calib_dir is None:
+            return ""
+        n = len(convert.list_images(self.calib_dir))
+        return (
+            f"INT8 calibrated on the {n} bundled pictures: set a folder of your own images for INT8 numbers you "
+            "can rely on"
+        )
 
     def missing_input(self, variant: Variant) -> str:
         """What this store lacks to build ``variant`` ("" when nothing): the one place that says INT8 needs
@@ -345,4 +358,30 @@ def open_store(
         names_file=names,
         progress=progress,
     )
-    return ModelStore(source, cache_root=cache, imgsz=imgsz, calib_dir=calib_dir, int8=int8 or convert.Int8Options())
+    bundled = calib_dir is None
+    if bundled:
+        calib_dir = bundled_calibration(cache)
+    return ModelStore(
+        source, cache_root=cache, imgsz=imgsz, calib_dir=calib_dir, int8=int8 or convert.Int8Options(),
+        calib_bundled=bundled,
+    )  # fmt: skip
+
+
+def bundled_calibration(cache: Path) -> Path:
+    """A folder of the pictures the app ships (and the sample images), for INT8 when no calibration folder is
+    given: copied once into the cache (a few hundred kB), named by their content so a change makes a new one."""
+    from core.data import sample_images
+
+    files = sample_images()
+    digest = sha256_text("\n".join(f"{f.name}:{sha256_file(f)}" for f in files))[:12]
+    folder = cache / "calibration" / f"bundled-{digest}"
+    if not folder.is_dir():
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copyfile(f, tmp / f.name)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process made it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder

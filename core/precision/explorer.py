@@ -277,6 +277,19 @@ class BlockSensitivity:
             "costs_ms": r(self.costs_ms),
         }
 
+    def words(self) -> str:
+        """e.g. "keeping model.8 in float recovers +0.42 points and costs +1.3 ms"; a block whose float copy
+        does no better than the default says so instead of "recovers -0.42 points"."""
+        cost = "" if self.costs_ms is None else f" and costs {self.costs_ms:+.1f} ms"
+        if self.recovers_points is None:
+            return f"keeping {self.block} in float: {self.delta_points:+.2f} points vs FP32{cost}"
+        if self.recovers_points <= 0:
+            return (
+                f"keeping {self.block} in float recovers nothing here ({self.recovers_points:+.2f} points against "
+                f"the default INT8 recipe, search split){cost}"
+            )
+        return f"keeping {self.block} in float recovers {self.recovers_points:+.2f} points{cost}"
+
 
 @dataclass
 class ExploreResult(Result):
@@ -388,8 +401,12 @@ class Explorer:
         progress: Progress = no_progress,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
-        if store.calib_dir is None:
-            raise InputError("the explorer needs calibration images", setting=Setting.CALIBRATION)
+        if store.calib_dir is None or store.calib_bundled:
+            raise InputError(
+                "the explorer needs calibration images of your own (the bundled pictures are too few to compare "
+                "recipes on)",
+                setting=Setting.CALIBRATION,
+            )
         self.store = store
         self.dataset = dataset
         self.settings = settings or ExploreSettings()
@@ -757,9 +774,8 @@ def explore_text(result: ExploreResult) -> str:
         lines.append(f"\nFP16: {result.fp16.summary()}")
     if d["sensitivity"]:
         lines.append("\nSensitivity (default recipe + one block in float; search split; points of mAP50-95 vs FP32):")
-        for row in sorted(d["sensitivity"], key=lambda r: -(r["recovers_points"] or 0)):
-            cost = "" if row["costs_ms"] is None else f", costs {row['costs_ms']:+.2f} ms"
-            lines.append(f"  keeping {row['block']:<9} in float recovers {row['recovers_points']:+.2f} points{cost}")
+        for row in sorted(result.sensitivity_rows(), key=lambda r: -(r.recovers_points or 0)):
+            lines.append(f"  {row.words()}")
     if d["candidates"]:
         lines.append("\nCandidates (search split; * = on the speed/accuracy front):")
         for c in d["candidates"]:

@@ -76,7 +76,7 @@ def test_convert_prints_the_artefact_path(yolov5n_pt, session_cache):
         (["detect", "x.jpg", "--model", "nope.pt"], "model 'nope.pt' not found"),
         (["bench", "--model", "{pt}", "--variants", "ort:fp64"], "unknown variant 'ort:fp64'"),
         (["bench", "--model", "{pt}", "--variants", "trt:fp16"], "trt:fp16 cannot run here"),
-        (["convert", "--model", "{pt}", "--to", "int8"], "INT8 needs calibration images: pass --calib"),
+        (["explore", "--model", "{pt}", "--data", "/nonexistent"], "calibration images of your own: pass --calib"),
         (["eval", "--model", "{pt}", "--data", "/nonexistent"], "dataset folder /nonexistent does not exist"),
     ],
 )
@@ -125,3 +125,22 @@ def test_drift_json_ranks_blocks_and_refuses_a_float_variant(yolov5n_pt, calib_d
     p = run("drift", "--model", str(yolov5n_pt), "--variant", "ort:fp16", "--calib", str(calib_dir),
             cache=session_cache)  # fmt: skip
     assert p.returncode != 0 and "is not quantized" in p.stderr
+
+
+def test_compare_works_offline_with_no_model_and_no_calibration_folder(bus_jpg, tmp_path):
+    """A fresh machine with no network: the bundled yolov5n, INT8 calibrated on the bundled pictures (and said)."""
+    env = dict(
+        os.environ,
+        YOLOLAB_CACHE_DIR=str(tmp_path / "cache"),
+        YOLOLAB_MODELS_DIR=str(tmp_path / "models"),
+        YOLOLAB_WEIGHTS_URL="http://127.0.0.1:9/",
+    )
+    p = subprocess.run([sys.executable, "-m", "core", "compare", str(bus_jpg), "--runs", "1", "--json"], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["model"] == "yolov5n"
+    (image,) = out["images"]
+    found = {v["variant"]: len(v["detections"]) for v in image["variants"]}
+    assert set(found) == {"ort:fp32", "ort:int8"} and found["ort:fp32"] >= 4 and found["ort:int8"] >= 3
+    assert "INT8 calibrated on the 5 bundled pictures" in p.stderr

@@ -58,8 +58,9 @@ def test_speedup_says_no_measurable_difference_when_the_intervals_allow_none():
     noisy = LatencySpread.from_samples([35.0, 70.0, 48.0, 52.0, 50.0])
     fast = Speedup.of(fp32, int8)
     assert fast.measurable and fast.value == pytest.approx(50.5 / 40.5) and fast.lo < fast.value < fast.hi
-    assert fast.words().startswith("1.25x faster (")
+    assert fast.words().startswith("1.25x (") and fast.words().endswith("— faster")
     assert not Speedup.of(fp32, noisy).measurable
     assert Speedup.of(fp32, noisy).words().startswith("no measurable difference")
-    assert Speedup.of(int8, fp32).words().startswith("0.80x, slower")
+    assert Speedup.of(int8, fp32).words("ort:fp32").startswith("0.80x (")  # the ratio and its interval, then:
+    assert Speedup.of(int8, fp32).words("ort:fp32").endswith("— slower than ort:fp32")
     assert fp32.fps == pytest.approx(1000 / 50.5)
