@@ -48,7 +48,7 @@ def load_results(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:
             raise InputError(f"{path}: not a readable JSON file ({exc})") from exc
         kind = kind_of(doc) if isinstance(doc, dict) else ""
         if not kind:
-            raise InputError(f"{path}: not the JSON output of {', '.join(KINDS)}")
+            raise InputError(f"{path}: not the --json output of {', '.join(KINDS)} (python -m core ... --json)")
         out.append((kind, doc))
     return out
 

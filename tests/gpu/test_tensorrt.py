@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from core.cache import read_verified
-from core.errors import ConversionError, InputError, RuntimeUnavailableError
+from core.errors import ConversionError, InputError, RuntimeUnavailableError, Setting
 from core.runtime.backends import availability, create_backend
 from core.runtime.backends import tensorrt as trt_package
 from core.runtime.backends.gpu import GpuInfo, probe_gpu
@@ -351,8 +351,9 @@ def test_onnx_precision_is_read_from_the_real_artefacts(store, trt_int8_store):
 def test_cpu_flavour_int8_is_refused_with_what_to_use(store):
     cpu = read_onnx(store.artefact(Artefact.ONNX_INT8_CPU))
     assert cpu.int8_flavour is Int8Flavour.CPU  # uint8 zero-points
-    with pytest.raises(InputError, match="--flavour trt"):
+    with pytest.raises(InputError, match="the trt flavour") as exc:  # the CLI adds "--flavour trt"
         check_precision(cpu, Precision.INT8)
+    assert exc.value.setting is Setting.INT8_FLAVOUR
 
 
 def test_dynamic_input_gets_one_profile(tmp_path):
