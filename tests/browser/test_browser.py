@@ -312,7 +312,8 @@ def test_precision_explorer_saves_a_recipe_that_compare_images_then_offers(serve
     cals.get_by_role("button", name="Clear all").click()
     wait_idle(page)
     page.get_by_role("button", name="Explore").click()
-    page.get_by_text("Chosen recipe").first.wait_for(timeout=300_000)
+    # the heading, not the text: the progress line says "the chosen recipe on the N report-split images" meanwhile
+    page.get_by_role("heading", name="Chosen recipe").first.wait_for(timeout=300_000)
     wait_idle(page)
     page.locator(".js-plotly-plot").nth(2).wait_for(timeout=30_000)  # front, sensitivity and drift charts
     shot(page, "precision_explorer_result")
