@@ -46,6 +46,7 @@ class Job(Generic[R]):
         self._progress = (0.0, "starting")
         self.result: R | None = None
         self.error = ""
+        self.failure: CoreError | None = None  # the error behind ``error`` when core raised it (it may name a Setting)
         self.stopped = False  # stopped before the end, nothing kept
         self.thread = threading.Thread(target=self._main, name=self.thread_name, daemon=True)
 
@@ -68,6 +69,7 @@ class Job(Generic[R]):
         except Stopped:
             self.stopped = True
         except CoreError as exc:  # core's messages are written for users
+            self.failure = exc
             self.error = self.error_text(str(exc))
         except Exception as exc:  # shown to the user; the app keeps running
             self.error = self.error_text(f"unexpected {type(exc).__name__}: {exc}")
