@@ -7,13 +7,18 @@ import streamlit as st
 
 from core.data import load_dataset
 from core.errors import CoreError
-from core.measure import EvalRun, build_cards, eval_table, evaluate, per_class_table
+from core.measure import EvalJob, EvalRun, build_cards, eval_table, per_class_table
 from core.report import per_class_ap, speed_vs_accuracy
 from core.variants import REFERENCE, with_reference
-from ui import messages, model, navigation, pool, report_sections, widgets
+from ui import jobs, messages, model, navigation, pool, report_sections, session_files, widgets
 from ui.state import AccuracyState, BenchmarkState, CompareImagesState, Preset
 
 navigation.through_app_navigation()
+
+STOPPED = (
+    "Stopped: nothing of that evaluation is kept (mAP over part of the set is not the set's); "
+    "the results below, if any, are the previous run's."
+)
 
 st.title("Accuracy")
 st.caption(
@@ -21,16 +26,25 @@ st.caption(
     "end-to-end latency, and agreement with ort:fp32 at conf 0.25."
 )
 
+state = AccuracyState.read()
+jobs.settle(state, STOPPED)
+job: EvalJob | None = state.job
+busy = job is not None  # running: settle() took it out of the state when it ended
+
 store = model.active_store()
 if store is None:
     st.stop()
 
-with st.expander("Variants", expanded=True):
-    variants = widgets.variant_picker("acc", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8)
+if busy:
+    st.caption(f"Settings are locked while the evaluation runs: **Stop** it to change them. Running: {job.words()}.")
+with st.expander("Variants", expanded=not busy):
+    variants = widgets.variant_picker(
+        "acc", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8, disabled=busy
+    )
 
-root = widgets.labelled_dataset("acc")
+root = widgets.labelled_dataset("acc", disabled=busy)
 m1, m2 = st.columns([3, 1])
-max_images = m1.slider("Use at most this many images", 8, 5000, 128, 8, key="acc:max")
+max_images = m1.slider("Use at most this many images", 8, 5000, 128, 8, key="acc:max", disabled=busy)
 batch = m2.number_input(
     "Batch size",
     1,
@@ -38,74 +52,59 @@ batch = m2.number_input(
     4,
     key="acc:batch",
     help="Images per runtime call: a few images at once keep the cores busier. Latency is then per image, amortised.",
+    disabled=busy,
 )
 
-if root is None:
-    st.info("Choose a labelled dataset.")
-    st.stop()
-if not variants:
-    st.info("Tick at least one variant.")
-    st.stop()
-try:
-    dataset = load_dataset(root, max_images, num_classes=len(store.info().names))
-except CoreError as exc:
-    st.error(messages.error_text(exc))
-    st.stop()
-st.caption(f"Dataset: {dataset.inventory.summary()}" + (f" — read {dataset.layout}" if dataset.layout else ""))
-for warning in (dataset.inventory.pairing_warning, dataset.names_mismatch(store.info().names)):
-    if warning:
-        st.warning(warning)
+if not busy:
+    if root is None:
+        st.info("Choose a labelled dataset.")
+        st.stop()
+    if not variants:
+        st.info("Tick at least one variant.")
+        st.stop()
+    try:
+        dataset = load_dataset(root, max_images, num_classes=len(store.info().names))
+    except CoreError as exc:
+        st.error(messages.error_text(exc))
+        st.stop()
+    st.caption(f"Dataset: {dataset.inventory.summary()}" + (f" — read {dataset.layout}" if dataset.layout else ""))
+    for warning in (dataset.inventory.pairing_warning, dataset.names_mismatch(store.info().names)):
+        if warning:
+            st.warning(warning)
 
-# A run draws the previous results first, marked stale with their downloads off, and evaluates at the
-# end of the script (progress shown above them); then the page is drawn again with the new results.
-running, progress_box = widgets.run_button("Evaluate", AccuracyState.key("results"), "Press **Evaluate**.")
-
-
-def measure(variants=tuple(variants), batch=int(batch), root=root):
-    """Bound now: the names are reused below for what the shown results were measured with."""
+# The evaluation goes on a worker thread (it survives leaving the page and a reload); meanwhile the previous
+# results stay below, marked as such with their downloads off, and the progress is shown above them.
+start = st.button("Evaluate", type="primary", disabled=busy)
+progress_box = st.container()
+if start:
     needed = with_reference(list(variants))
     with progress_box:
         detectors = pool.open_detectors(store, needed)
-        if detectors is None:
-            st.stop()
-        update, bar = widgets.progress_callback("Evaluating")
-    try:
-        results = evaluate(
-            detectors[: len(variants)],
-            dataset,
-            reference=detectors[needed.index(REFERENCE)],
-            progress=update,
-            batch_size=batch,
-        )
-    except CoreError as exc:  # e.g. an install without torch: mAP cannot be computed
-        bar.empty()
-        with progress_box:
-            st.error(messages.error_text(exc))
+    if detectors is None:
         st.stop()
-    bar.empty()
-    if not any(r.accuracy.images for r in results):
-        state.results = None
-        state.write()
-        shown = ", ".join(dataset.inventory.unreadable_images[:5])
-        with progress_box:
-            st.error(
-                f"None of the {len(dataset.items)} images of {root.name} could be read ({shown}); nothing to score."
-            )
-        st.stop()
-    state.results = EvalRun(
-        store.source.name, store.input_size, str(root), dataset.inventory, str(REFERENCE), batch, results
+    job = EvalJob(
+        detectors[: len(variants)],
+        dataset,
+        detectors[needed.index(REFERENCE)],
+        model=store.source.name,
+        imgsz=store.input_size,
+        batch_size=int(batch),
     )
+    session_files.track_job(job)  # stopped if this session goes away
+    state.job = job
     state.write()
-    st.rerun()
-
-
-state = AccuracyState.read()
+    st.rerun()  # redraw with the settings locked while the job runs
+if busy and state.results is not None:
+    st.warning("Below: the previous run's results, until this run has finished (their downloads are off meanwhile).")
 if state.results is None:
-    measure()
+    if busy:
+        jobs.follow(job, progress_box, "Evaluating", "acc")
+    st.info("Press **Evaluate**.")
+    st.stop()
 
 run: EvalRun = state.results
 results, report, model_name, imgsz, data_root = run.results, run.inventory, run.model, run.imgsz, run.data
-benchmark = BenchmarkState.read().results
+benchmark = jobs.finished_results(BenchmarkState.read())
 bench = benchmark.results if benchmark is not None and benchmark.model == model_name else []
 variants = [r.variant for r in results]
 cards = build_cards(variants, str(REFERENCE), bench=bench, evals=results, model_mb=widgets.model_sizes(store, variants))
@@ -164,9 +163,9 @@ if report.bad_lines or report.orphan_labels or report.other_files or report.unre
                 "other files": report.other_files[:200],
             }
         )
-st.download_button("Download CSV", scores.to_csv(), "accuracy.csv", "text/csv", disabled=running)
-if running:
-    measure()  # reruns the page when done
+st.download_button("Download CSV", scores.to_csv(), "accuracy.csv", "text/csv", disabled=busy)
+if busy:
+    jobs.follow(job, progress_box, "Evaluating", "acc")  # reruns the page when done
 report_sections.put_section(
     "accuracy",
     report_sections.ReportSection(

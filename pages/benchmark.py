@@ -6,19 +6,18 @@ import streamlit as st
 
 from core.data import IMAGE_TYPES, load_image, sample_images
 from core.errors import InputError
-from core.measure import (
-    BenchRun,
-    TransferWatch,
-    benchmark_variants,
-    build_cards,
-    transfer_lines,
-)
+from core.measure import BenchJob, BenchRun, build_cards, transfer_lines
 from core.report import latency_distribution, stage_split, throughput
 from core.runtime import system_info
-from ui import messages, model, navigation, pool, report_sections, widgets
+from ui import jobs, messages, model, navigation, pool, report_sections, session_files, widgets
 from ui.state import AccuracyState, BenchmarkState
 
 navigation.through_app_navigation()
+
+STOPPED = (
+    "Stopped: nothing of that run is kept (variants cut short would have been timed over different rounds); "
+    "the results below, if any, are the previous run's."
+)
 
 st.title("Benchmark")
 st.caption(
@@ -26,21 +25,32 @@ st.caption(
     "`python -m core bench`."
 )
 
+state = BenchmarkState.read()
+jobs.settle(state, STOPPED)
+job: BenchJob | None = state.job
+busy = job is not None  # running: settle() took it out of the state when it ended
+
 choice = model.model_choice()
+if busy:
+    st.caption(f"Settings are locked while the benchmark runs: **Stop** it to change them. Running: {job.words()}.")
 s1, s2 = st.columns(2)
 sizes = sorted({320, 416, 512, 640, 768, 1024, choice.imgsz})
-imgsz = s1.selectbox("Image size (px)", sizes, index=sizes.index(choice.imgsz), key="bench:imgsz")
-threads = s2.number_input("CPU threads (0 = one per physical core)", 0, 64, choice.threads, key="bench:threads")
+imgsz = s1.selectbox("Image size (px)", sizes, index=sizes.index(choice.imgsz), key="bench:imgsz", disabled=busy)
+threads = s2.number_input(
+    "CPU threads (0 = one per physical core)", 0, 64, choice.threads, key="bench:threads", disabled=busy
+)
 store = model.active_store(imgsz=imgsz)
 if store is None:
     st.stop()
 
-with st.expander("Variants", expanded=True):
-    variants = widgets.variant_picker("bench", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8)
+with st.expander("Variants", expanded=not busy):
+    variants = widgets.variant_picker(
+        "bench", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8, disabled=busy
+    )
 
 c1, c2, c3, c4 = st.columns(4)
-warmup = c1.number_input("Warm-up runs", 0, 200, 10, key="bench:warmup")
-iterations = c2.number_input("Timed runs", 5, 2000, 100, key="bench:iters")
+warmup = c1.number_input("Warm-up runs", 0, 200, 10, key="bench:warmup", disabled=busy)
+iterations = c2.number_input("Timed runs", 5, 2000, 100, key="bench:iters", disabled=busy)
 batch = c3.number_input(
     "Batch size",
     1,
@@ -48,68 +58,65 @@ batch = c3.number_input(
     1,
     key="bench:batch",
     help="Throughput mode above 1: that many images per runtime call. Latency is then per call, FPS per image.",
+    disabled=busy,
 )
 samples = {p.name: p for p in sample_images()[:2]}
-image_choice = c4.selectbox("Image", [*samples, "upload…"], key="bench:image")
+image_choice = c4.selectbox("Image", [*samples, "upload…"], key="bench:image", disabled=busy)
 upload = (
-    st.file_uploader("Image to time", type=list(IMAGE_TYPES), key="bench:upload") if image_choice == "upload…" else None
+    st.file_uploader("Image to time", type=list(IMAGE_TYPES), key="bench:upload", disabled=busy)
+    if image_choice == "upload…"
+    else None
 )
 
-if not variants:
-    st.info("Tick at least one variant.")
-    st.stop()
-if image_choice == "upload…" and upload is None:
-    st.info("Upload the image to time.")
-    st.stop()
-try:
-    image = load_image(upload.getvalue(), upload.name) if upload else load_image(samples[image_choice])
-    image_name = upload.name if upload else str(samples[image_choice])
-except InputError as exc:
-    st.error(messages.error_text(exc))
-    st.stop()
+if not busy:
+    if not variants:
+        st.info("Tick at least one variant.")
+        st.stop()
+    if image_choice == "upload…" and upload is None:
+        st.info("Upload the image to time.")
+        st.stop()
+    try:
+        image = load_image(upload.getvalue(), upload.name) if upload else load_image(samples[image_choice])
+        image_name = upload.name if upload else str(samples[image_choice])
+    except InputError as exc:
+        st.error(messages.error_text(exc))
+        st.stop()
 
-# A run draws the previous results first, marked stale with their downloads off, and measures at the
-# end of the script (progress shown above them); then the page is drawn again with the new results.
-running, progress_box = widgets.run_button(
-    "Run benchmark",
-    BenchmarkState.key("results"),
-    "Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).",
-)
-
-
-def measure(variants=tuple(variants), threads=int(threads), batch=int(batch), runs=(int(warmup), int(iterations))):
-    """Bound now: the names are reused below for what the shown results were measured with."""
+# The run goes on a worker thread (it survives leaving the page and a reload); meanwhile the previous
+# results stay below, marked as such with their downloads off, and the progress is shown above them.
+start = st.button("Run benchmark", type="primary", disabled=busy)
+progress_box = st.container()
+if start:
     with progress_box:
-        detectors = pool.open_detectors(store, variants, threads=threads, in_turn=False)
-        if detectors is None:
-            st.stop()
-        update, bar = widgets.progress_callback("Benchmarking")
-    watch = TransferWatch.start(detectors)
-    results = benchmark_variants(detectors, image, warmup=runs[0], iterations=runs[1], batch=batch, progress=update)
-    bar.empty()
-    state.results = BenchRun(
-        system_info(),
-        store.source.name,
-        store.input_size,
-        image_name,
-        batch,
-        results,
-        threads=threads,
-        iterations=runs[1],
-        transfers=watch.samples(),
-        nodes={str(d.variant): d.node.to_dict() for d in detectors if d.node is not None},
+        detectors = pool.open_detectors(store, variants, threads=int(threads), in_turn=False)
+    if detectors is None:
+        st.stop()
+    job = BenchJob(
+        detectors,
+        image,
+        system=system_info(),
+        model=store.source.name,
+        imgsz=store.input_size,
+        image_name=image_name,
+        warmup=int(warmup),
+        iterations=int(iterations),
+        batch=int(batch),
+        threads=int(threads),
     )
+    session_files.track_job(job)  # stopped if this session goes away
+    state.job = job
     state.write()
-    st.rerun()
-
-
-state = BenchmarkState.read()
+    st.rerun()  # redraw with the settings locked while the job runs
+if busy and state.results is not None:
+    st.warning("Below: the previous run's results, until this run has finished (their downloads are off meanwhile).")
 if state.results is None:
-    measure()
-
+    if busy:
+        jobs.follow(job, progress_box, "Benchmarking", "bench")
+    st.info("Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).")
+    st.stop()
 run: BenchRun = state.results
 results, model_name, imgsz, threads, batch = run.results, run.model, run.imgsz, run.threads, run.batch_size
-accuracy = AccuracyState.read().results
+accuracy = jobs.finished_results(AccuracyState.read())
 evals = accuracy.results if accuracy is not None and accuracy.model == model_name else []
 variants = [r.variant for r in results]
 cards = build_cards(variants, variants[0], bench=results, evals=evals, model_mb=widgets.model_sizes(store, variants))
@@ -137,15 +144,13 @@ st.plotly_chart(fps, width="stretch")
 info = run.system
 export = run.to_dict() | {"threads": threads or None}
 d1, d2 = st.columns(2)
-d1.download_button("Download CSV", bench.to_csv(), "benchmark.csv", "text/csv", disabled=running)
-d2.download_button(
-    "Download JSON", json.dumps(export, indent=2), "benchmark.json", "application/json", disabled=running
-)
+d1.download_button("Download CSV", bench.to_csv(), "benchmark.csv", "text/csv", disabled=busy)
+d2.download_button("Download JSON", json.dumps(export, indent=2), "benchmark.json", "application/json", disabled=busy)
 with st.expander("Measured on"):
     st.json(info)
 
-if running:
-    measure()  # reruns the page when done
+if busy:
+    jobs.follow(job, progress_box, "Benchmarking", "bench")  # reruns the page when done
 
 report_sections.put_section(
     "benchmark",

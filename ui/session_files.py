@@ -20,10 +20,7 @@ import streamlit as st
 from ui import persist
 
 if TYPE_CHECKING:
-    from core.precision import ExploreJob
-    from core.video import VideoJob
-
-    Job = VideoJob | ExploreJob  # a worker thread a session started: stopped when nobody watches it
+    from core.measure import Job  # a worker thread a session started: stopped when nobody watches it
 
 
 def safe_name(name: str, limit: int = 80) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 import streamlit as st
 
 if TYPE_CHECKING:
-    from core.measure import BenchRun, EvalRun
+    from core.measure import BenchJob, BenchRun, EvalJob, EvalRun
     from core.precision import ExploreJob, ExploreResult
     from core.video import VideoJob
 
@@ -70,12 +70,14 @@ class CompareImagesState(PageState):
 @dataclass
 class BenchmarkState(PageState):
     PREFIX = "bench"
+    job: BenchJob | None = None  # the run on its worker thread, until the page takes its results
     results: BenchRun | None = None
 
 
 @dataclass
 class AccuracyState(PageState):
     PREFIX = "acc"
+    job: EvalJob | None = None  # the run on its worker thread, until the page takes its results
     results: EvalRun | None = None
 
 

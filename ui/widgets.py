@@ -259,26 +259,6 @@ def post_controls(names: Sequence[str], key: str, disabled: bool = False) -> Pos
 # small helpers
 
 
-def run_button(label: str, results_key: str, first_time: str) -> tuple[bool, DeltaGenerator]:
-    """The page's run button; returns (clicked, the box for the run's progress).
-
-    A page that measures at the end of its script draws the previous results first: while a run is on,
-    they are marked as the previous run's (the page turns their downloads off). With no results yet and
-    no click, ``first_time`` says what to do and the page stops.
-    """
-    clicked = st.button(label, type="primary")
-    box = st.container()
-    if results_key not in st.session_state:
-        if not clicked:
-            st.info(first_time)
-            st.stop()
-    elif clicked:
-        st.warning(
-            "Below: the previous run's results, until this run has finished (their downloads are off meanwhile)."
-        )
-    return clicked, box
-
-
 def progress_callback(text: str) -> tuple[Callable[[float, str], None], DeltaGenerator]:
     bar = st.progress(0.0, text=text)
 

@@ -1,5 +1,6 @@
 """Measurements: mAP, latency statistics and intervals, benchmarks, comparisons, evaluation, decision
-cards, and the transfer of variants on cluster nodes.
+cards, and the transfer of variants on cluster nodes; runs on a worker thread (:class:`Job`: a benchmark,
+an evaluation, and what the video and precision rooms build on it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from core.measure.evaluation import (
     per_class_table,
     summarize,
 )
+from core.measure.job import BenchJob, EvalJob, Job, Stopped
 from core.measure.metrics import (
     Agreement,
     LatencySpread,
@@ -50,15 +52,18 @@ __all__ = [
     "MIN_CONF",
     "SHARDED_LATENCY",
     "Agreement",
+    "BenchJob",
     "BenchResult",
     "BenchRun",
     "Collected",
     "CompareResult",
     "CompareRun",
     "DecisionCard",
+    "EvalJob",
     "EvalRun",
     "ImageComparison",
     "InputImage",
+    "Job",
     "LatencySpread",
     "LatencyStats",
     "MapAccumulator",
@@ -66,6 +71,7 @@ __all__ = [
     "MapResult",
     "Match",
     "Speedup",
+    "Stopped",
     "TransferWatch",
     "VariantEval",
     "agreement_over",

@@ -6,13 +6,11 @@ session and redraws from :meth:`VideoJob.snapshot` while the job runs.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import CoreError
-from core.measure import TransferWatch
+from core.measure import Job, TransferWatch
 from core.video.pipeline import FrameUpdate, VideoRun, process_video
 
 if TYPE_CHECKING:
@@ -26,7 +24,7 @@ def _rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
-class VideoJob:
+class VideoJob(Job[VideoRun]):
     """:func:`~core.video.process_video` on a worker thread, started by the constructor.
 
     ``latest`` and ``latency`` grow as frames are processed (read both at once with :meth:`snapshot`);
@@ -37,6 +35,7 @@ class VideoJob:
     """
 
     RSS_WARM_FRAMES = 30
+    thread_name = "video-job"
 
     def __init__(
         self,
@@ -47,44 +46,40 @@ class VideoJob:
         output: Path,
         max_frames: int | None,
     ) -> None:
+        super().__init__()
         self.name = name
+        self.thread.name = f"video-job-{name}"
         self.variants = [str(d.variant) for d in detectors]
         self._path, self._detectors, self._params = path, detectors, params
         self._output, self._max_frames = output, max_frames
         # variants on cluster nodes: where their transfer samples of this run start (detectors are shared)
         self._transfer = TransferWatch.start(detectors)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
         self.latest: FrameUpdate | None = None  # the newest processed frame
         self.latency: dict[str, list[float]] = {v: [] for v in self.variants}  # end-to-end ms per frame
-        self.result: VideoRun | None = None  # when done
-        self.error = ""
         self.rss_start_mb = _rss_mb()
         self.rss_warm_mb = 0.0  # after RSS_WARM_FRAMES: the runtimes' buffers are allocated by then
         self.rss_end_mb = 0.0
-        self.thread = threading.Thread(target=self._run, name=f"video-job-{name}", daemon=True)
-        self.thread.start()
+        self.start()
 
-    def _run(self) -> None:
-        try:
-            self.result = process_video(
-                self._path,
-                self._detectors,
-                self._params,
-                self._output,
-                self._max_frames,
-                on_frame=self._on_frame,
-                should_stop=self._stop.is_set,
-                name=self.name,
-            )
-        except CoreError as exc:  # core's messages about a file start with its name
-            text = str(exc)
-            self.error = text if text.startswith(f"{self.name}: ") else f"{self.name}: {text}"
-        except Exception as exc:  # shown to the user; the app keeps running
-            self.error = f"{self.name}: unexpected {type(exc).__name__}: {exc}"
-        finally:
-            self.rss_end_mb = _rss_mb()
-            self.rss_warm_mb = self.rss_warm_mb or self.rss_end_mb
+    def work(self) -> VideoRun:
+        return process_video(
+            self._path,
+            self._detectors,
+            self._params,
+            self._output,
+            self._max_frames,
+            on_frame=self._on_frame,
+            should_stop=self.should_stop,
+            name=self.name,
+        )
+
+    def error_text(self, text: str) -> str:
+        """Core's messages about a file start with its name; every other one is given it."""
+        return text if text.startswith(f"{self.name}: ") else f"{self.name}: {text}"
+
+    def finished(self) -> None:
+        self.rss_end_mb = _rss_mb()
+        self.rss_warm_mb = self.rss_warm_mb or self.rss_end_mb
 
     def _on_frame(self, update: FrameUpdate) -> None:
         if update.index + 1 == self.RSS_WARM_FRAMES:
@@ -105,8 +100,4 @@ class VideoJob:
 
     def stop(self) -> None:
         """Ask the run to stop before its next frame; the frames processed so far are kept."""
-        self._stop.set()
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
+        super().stop()

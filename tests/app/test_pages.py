@@ -344,3 +344,63 @@ def test_the_build_announcement_is_gone_once_the_run_built_it(app_env, monkeypat
     said = [x.value for x in [*at.caption, *at.info]]
     assert not any("not built yet" in x for x in said), said
     assert set(results_table(at, "objects")["variant"]) == {"ort:fp32", "ort:fp16"}
+
+
+def test_a_benchmark_goes_on_while_the_user_is_on_another_page_and_is_there_on_return(app_env, monkeypatch):
+    """The run is a job in the session: leaving the page (here: its polling loop cut short, as a page switch
+    does in a browser) leaves it running; back on the page, it shows the job and then its results."""
+    import streamlit as st
+
+    from ui import jobs
+
+    follow = jobs.follow
+
+    def leave_at_once(job, box, label, key):  # what a click on another page does to the page's loop
+        with box:
+            st.button("Stop", key=f"{key}:stop")
+        st.stop()
+
+    monkeypatch.setattr(jobs, "follow", leave_at_once)
+    at = page("benchmark")
+    at.run()
+    at.number_input(key="bench:warmup").set_value(1)
+    at.number_input(key="bench:iters").set_value(60)
+    at.button[0].click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job = at.session_state["bench:job"]
+    assert job.running and "bench:results" not in at.session_state
+    assert at.button[0].label == "Run benchmark" and at.button[0].disabled  # settings locked...
+    assert at.number_input(key="bench:iters").disabled
+    assert any("Settings are locked while the benchmark runs" in c.value for c in at.caption)
+    assert [b.label for b in at.button] == ["Run benchmark", "Stop"]  # ...and a Stop button
+
+    other = page("models")  # another page of the same session: the job is in its state, nobody watches it
+    other.session_state["bench:job"] = job
+    other.run()
+    assert not other.exception and job.running
+
+    monkeypatch.setattr(jobs, "follow", follow)
+    back = page("benchmark")  # back on the page: its widgets forgotten, its state kept
+    back.session_state["bench:job"] = job
+    back.run()  # follows the running job to its end, then shows its results
+    assert not back.exception and not back.error
+    assert back.session_state["bench:results"] is job.result and "bench:job" not in back.session_state
+    table = results_table(back, "p90 ms")
+    assert list(table["variant"]) == ["ort:fp32", "ort:fp16", "ort:int8"] and (table["p50 ms"] > 0).all()
+    assert [b.label for b in back.button] == ["Run benchmark"] and not back.button[0].disabled
+
+
+def test_a_stopped_benchmark_keeps_nothing_and_says_so(app_env):
+    from core.measure import BenchJob
+
+    at = page("benchmark")
+    at.run()
+    job = BenchJob([], None, system={}, model="m", imgsz=640, image_name="x", warmup=0, iterations=1)
+    job.wait(10)
+    job.result, job.error, job.stopped = None, "", True  # what a Stop leaves
+    at.session_state["bench:job"] = job
+    at.run()
+    assert not at.exception
+    assert any("Stopped: nothing of that run is kept" in i.value for i in at.info)
+    assert "bench:job" not in at.session_state and "bench:results" not in at.session_state

@@ -335,3 +335,37 @@ def test_precision_explorer_saves_a_recipe_that_compare_images_then_offers(serve
     wait_idle(page)
     assert "Traceback" not in page.content()
     shot(page, "compare_images_with_recipe")
+
+
+def test_a_benchmark_left_for_another_page_finishes_and_is_there_on_return(server, page):
+    """The benchmark runs on a worker thread: while it runs its settings are locked and Stop is offered;
+    a switch to Models and back finds it still going or done, then shows its results."""
+    page.goto(f"{server}/benchmark")
+    page.get_by_role("heading", name="Benchmark").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    page.get_by_role("checkbox", name="ort:int8", exact=True).uncheck(force=True)  # ort:fp32 and ort:fp16
+    wait_idle(page)
+    for label, value in (("Warm-up runs", "1"), ("Timed runs", "60")):
+        box = page.get_by_label(label)
+        box.fill(value)
+        box.press("Enter")
+        wait_idle(page)
+    page.get_by_role("button", name="Run benchmark").click()
+    page.get_by_role("button", name="Stop").wait_for(timeout=120_000)
+    assert page.get_by_text("Settings are locked while the benchmark runs").is_visible()
+    assert page.get_by_role("button", name="Run benchmark").is_disabled()
+    shot(page, "benchmark_job_running")
+
+    side = page.locator("[data-testid='stSidebar']")
+    side.get_by_text("Models").click()
+    page.get_by_role("heading", name="Models").first.wait_for(timeout=60_000)
+    side.get_by_text("Benchmark").click()
+    page.get_by_role("heading", name="Benchmark").first.wait_for(timeout=60_000)
+    page.get_by_text("Decision").first.wait_for(timeout=300_000)  # the job's results, no second click
+    wait_idle(page)
+    headlines = page.get_by_text(re.compile(r"^ort:(fp32|fp16|int8) — "))  # one decision headline per variant
+    assert sorted(t.split(" — ")[0] for t in headlines.all_inner_texts()) == ["ort:fp16", "ort:fp32"]
+    assert page.get_by_role("button", name="Run benchmark").is_enabled()
+    assert page.get_by_role("button", name="Stop").count() == 0
+    assert "Traceback" not in page.content()
+    shot(page, "benchmark_job_back_with_results")
