@@ -31,6 +31,8 @@ class H264Writer:
     Each frame is shown at its ``time`` and for its ``duration`` (seconds; :meth:`write`), in ticks of
     :data:`TIME_BASE`, so a variable-frame-rate source keeps its timing. Without them frames follow each
     other at ``fps``, which is also the average rate the file announces.
+    (Where x264's last packet in decoding order is a B-frame, FFmpeg may read the last frame as shorter
+    than its duration: MP4 samples end at the last decoding time + duration.)
     """
 
     def __init__(
