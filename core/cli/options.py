@@ -7,6 +7,7 @@ ranges are checked once, by the argparse types here, so every command refuses ``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -77,12 +78,23 @@ positive = between(0.0, float("inf"), open_low=True)
 fraction = between(0.0, 1.0)
 
 
+def report_error(message: str, exit_code: int, as_json: bool) -> int:
+    """One line ``error: MESSAGE`` on stderr; with ``--json`` also ``{"kind": "error", ...}`` on stdout, so a
+    script reading stdout gets JSON whether the command worked or not. Returns ``exit_code``."""
+    if as_json:
+        print(json.dumps({"kind": "error", "error": message, "exit_code": exit_code}, indent=2))
+    print(f"error: {message}", file=sys.stderr)
+    return exit_code
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line, like every other error of the CLI."""
+    """argparse whose usage errors are one line, like every other error of the CLI (and JSON on stdout when
+    ``--json`` is on the command line: ``json_errors``, set by ``core.cli.main`` for the parse)."""
+
+    json_errors = False
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {self.prog}: {message} (--help lists the options)", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(report_error(f"{self.prog}: {message} (--help lists the options)", 2, Parser.json_errors))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ it shares with others, :mod:`core.cli.options`), ``arguments(parser)`` for its o
 returning its result: a :class:`core.results.Result` (printed as JSON with ``--json``, else as text) or a
 plain exit status for a command that writes files. A new command is one new module; nothing else changes.
 
-Results go to stdout, progress bars and notes to stderr. Errors exit non-zero with one line; ``--debug``
-shows the traceback.
+Results go to stdout, progress bars and notes to stderr. Errors exit non-zero with one line on stderr
+(with ``--json`` also ``{"kind": "error", "error": ..., "exit_code": ...}`` on stdout); ``--debug`` shows
+the traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from core.cli.options import Group, Parser, error_line
+from core.cli.options import Group, Parser, error_line, report_error
 from core.errors import CoreError
 
 EXIT_USER_ERROR = 2
@@ -86,21 +87,25 @@ def show(result: Any, as_json: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    command = commands()[args.command]
+    Parser.json_errors = "--json" in argv  # a usage error is JSON on stdout too
     try:
-        return show(command.run(args), bool(getattr(args, "json", False)))
+        args = parser.parse_args(argv)
+    finally:
+        Parser.json_errors = False
+    command = commands()[args.command]
+    as_json = bool(getattr(args, "json", False))
+    try:
+        return show(command.run(args), as_json)
     except CoreError as exc:
         if args.debug:
             raise
-        print(f"error: {error_line(exc)}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return report_error(error_line(exc), EXIT_USER_ERROR, as_json)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return report_error("interrupted", 130, as_json)
     except Exception as exc:  # a bug of ours: still one line unless --debug
         if args.debug:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
-        return EXIT_PARTIAL
+        text = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+        return report_error(text, EXIT_PARTIAL, as_json)

@@ -163,23 +163,70 @@ def _av_frames(container: Any, stream: Any, label: str, damage: list[str]) -> It
             return
 
 
-def _decode(path: Path, label: str, max_frames: int | None, damage: list[str]) -> Iterator[np.ndarray]:
-    """Upright RGB frames; a cut-off or damaged file ends early (see _av_frames), InputError if no frame decodes."""
+def _seconds(frame: Any) -> Fraction | None:
+    """A decoded frame's presentation time in seconds, exact (pts x time base), or None if it has none."""
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return frame.pts * Fraction(frame.time_base)
+
+
+def _stream_end(stream: Any) -> Fraction | None:
+    """When the stream's last frame stops showing (start + duration, seconds), if the container says."""
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return (int(stream.start_time or 0) + stream.duration) * Fraction(stream.time_base)
+
+
+def _decode_timed(
+    path: Path, label: str, max_frames: int | None, damage: list[str]
+) -> Iterator[tuple[np.ndarray, Fraction, Fraction]]:
+    """Upright RGB frames with their presentation time and display duration, in seconds from the first frame.
+
+    Times are the source's own (pts x time base), so a variable-frame-rate clip keeps its rhythm. A frame's
+    duration is the gap to the next one, which is decoded first (one frame of look-ahead); the last frame's
+    is the rest of the stream, or one average frame where the container does not say or is cut off. A frame
+    without a timestamp, or one not after the previous (a damaged file), comes one average frame later.
+    A cut-off or damaged file ends early (see _av_frames), InputError if no frame decodes.
+    """
     container, stream = _open(path, label)
     count = 0
     try:
         # Slice threads only: frame threading buffers frames per thread (memory, latency) and competes
         # with inference for the same cores.
         stream.thread_type = "SLICE"
+        step = 1 / _frame_rate(stream, 0.0)  # one average frame
+        start = Fraction(0)
+        held: tuple[Any, Fraction] | None = None  # decoded, waiting for the next frame's time
         for frame in _av_frames(container, stream, label, damage):
-            if max_frames is not None and count >= max_frames:
+            if max_frames is not None and max_frames < 1:
                 break
-            yield _to_rgb(frame)
+            t = _seconds(frame)
+            if held is None:
+                start = t if t is not None else Fraction(0)
+                t = start
+            elif t is None or t <= held[1]:
+                t = held[1] + step
+            if held is not None:
+                yield _to_rgb(held[0]), held[1] - start, t - held[1]
+                count += 1
+                if max_frames is not None and count >= max_frames:
+                    return
+            held = (frame, t)
+        if held is not None:
+            end = _stream_end(stream)
+            rest = end - held[1] if end is not None else None
+            yield _to_rgb(held[0]), held[1] - start, rest if rest is not None and 0 < rest <= 4 * step else step
             count += 1
     finally:
         container.close()
     if count == 0:
         raise InputError(f"{label}: no frame could be decoded, the file is damaged ({_accepted()})")
+
+
+def _decode(path: Path, label: str, max_frames: int | None, damage: list[str]) -> Iterator[np.ndarray]:
+    """Upright RGB frames; a cut-off or damaged file ends early (see _av_frames), InputError if no frame decodes."""
+    for rgb, _, _ in _decode_timed(path, label, max_frames, damage):
+        yield rgb
 
 
 def iter_frames(path: str | Path, max_frames: int | None = None, name: str | None = None) -> Iterator[np.ndarray]:

@@ -34,7 +34,7 @@ from core.report import MAX_TILES, annotate, hex_to_rgb, side_by_side, variant_c
 from core.results import Result
 from core.runtime import PostParams
 from core.tables import Column, Table
-from core.video.decode import VideoInfo, _decode, _label, probe
+from core.video.decode import VideoInfo, _decode_timed, _label, probe
 from core.video.writer import H264Writer
 
 if TYPE_CHECKING:
@@ -79,6 +79,8 @@ class FrameUpdate:
     frame: np.ndarray = field(repr=False)  # the decoded, upright picture
     grid: bool | None = field(default=None, repr=False)  # side_by_side's layout choice
     lost: dict[str, str] = field(default_factory=dict)  # variants whose cluster node went away: why
+    time: float = 0.0  # when the source shows this frame: seconds from its first frame (its own timestamp)
+    duration: float = 0.0  # how long the source shows it, seconds (0: one frame at the average rate)
 
     @property
     def image(self) -> np.ndarray:
@@ -109,7 +111,16 @@ class FrameUpdate:
         return (self.index + 1) / self.elapsed if self.elapsed > 0 else 0.0
 
 
-CSV_COLUMNS = ("frame", "variant", "preprocess_ms", "inference_ms", "postprocess_ms", "total_ms", "detections")
+CSV_COLUMNS = (
+    "frame",
+    "variant",
+    "preprocess_ms",
+    "inference_ms",
+    "postprocess_ms",
+    "total_ms",
+    "detections",
+    "time_s",  # the frame's time in the source, seconds from its first frame (uneven in a variable-rate clip)
+)
 
 
 def latency_table(latency_ms: dict[str, list[float]]) -> Table:
@@ -142,6 +153,7 @@ class VideoRun(Result):
     counts: dict[str, list[int]] = field(repr=False)  # detections per frame, per variant
     damage: str | None = None  # the file was cut off or damaged: processing ended there
     lost: dict[str, str] = field(default_factory=dict)  # variants whose cluster node went away mid-run: why
+    frame_times: list[float] = field(default_factory=list, repr=False)  # each frame's time in the source, seconds
 
     @property
     def fps_processed(self) -> float:
@@ -188,7 +200,8 @@ class VideoRun(Result):
         )
 
     def write_csv(self, dest: str | Path | TextIO) -> None:
-        """Per-frame latencies: one row per frame and variant, columns :data:`CSV_COLUMNS` (milliseconds)."""
+        """Per-frame latencies: one row per frame and variant, columns :data:`CSV_COLUMNS` (milliseconds; the
+        frame's time in the source in seconds)."""
         if isinstance(dest, str | Path):
             with open(dest, "w", newline="", encoding="utf-8") as fp:
                 self.write_csv(fp)
@@ -201,7 +214,8 @@ class VideoRun(Result):
                     continue
                 t = self.timings[v][i]
                 ms = (f"{x:.3f}" for x in (t.preprocess, t.inference, t.postprocess, t.total))
-                w.writerow([i, v, *ms, self.counts[v][i]])
+                when = f"{self.frame_times[i]:.6f}" if i < len(self.frame_times) else ""
+                w.writerow([i, v, *ms, self.counts[v][i], when])
 
     def csv_text(self) -> str:
         buf = io.StringIO()
@@ -252,8 +266,8 @@ def _decode_worker(
 ) -> None:
     _background_priority()
     try:
-        for frame in _decode(path, label, max_frames, damage):
-            if stop.is_set() or not _put(out, frame, stop.is_set):
+        for timed in _decode_timed(path, label, max_frames, damage):  # (picture, time, duration)
+            if stop.is_set() or not _put(out, timed, stop.is_set):
                 return
         _put(out, _END, stop.is_set)
     except BaseException as exc:  # handed to the calling thread, which raises it
@@ -287,7 +301,7 @@ class _Encoder(threading.Thread):
                     writer = H264Writer(self.output, self.rate, *size, preset=self.preset)
                 if size != (image.shape[1], image.shape[0]):
                     image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-                writer.write(image)
+                writer.write(image, item.time, item.duration or None)
             if writer is not None:
                 if item is _END:
                     self.result = writer.close()
@@ -361,6 +375,7 @@ def process_video(
     timings: dict[str, list[StageTimings]] = {v: [] for v in variants}
     counts: dict[str, list[int]] = {v: [] for v in variants}
     lost: dict[str, str] = {}
+    frame_times: list[float] = []
     index = 0
     stopped = False
     finished = False
@@ -377,12 +392,13 @@ def process_video(
                 break
             if isinstance(item, _Failure):
                 raise item.exc
+            picture, when, duration = item
             results: dict[str, DetectionResult] = {}
             for v, d in zip(variants, dets, strict=True):
                 if v in lost:
                     continue
                 try:
-                    r = d.detect(item, params)
+                    r = d.detect(picture, params)
                 except RuntimeUnavailableError as exc:
                     # a variant on a cluster node that went away: say which, keep its frames, go on with the others
                     if d.node is None or len(lost) + 1 == len(variants):
@@ -392,8 +408,17 @@ def process_video(
                 results[v] = r
                 timings[v].append(r.timings)
                 counts[v].append(len(r.detections))
+            frame_times.append(float(when))
             update = FrameUpdate(
-                index, max(total, index + 1), results, time.perf_counter() - started, item, grid, dict(lost)
+                index,
+                max(total, index + 1),
+                results,
+                time.perf_counter() - started,
+                picture,
+                grid,
+                dict(lost),
+                float(when),
+                float(duration),
             )
             if encoder is not None:
                 if encoder.error is not None:
@@ -433,4 +458,5 @@ def process_video(
         counts=counts,
         damage=damage[0] if damage else None,
         lost=lost,
+        frame_times=frame_times,
     )

@@ -15,6 +15,10 @@ from typing import Any
 
 import numpy as np
 
+# The output's time base: frames keep their own times to within 1/90000 s (MPEG's clock; every common frame
+# rate, 24, 25, 30, 50, 60 and the NTSC 1000/1001 ones, is a whole number of ticks).
+TIME_BASE = Fraction(1, 90000)
+
 
 class H264Writer:
     """Write RGB frames as a browser-playable MP4 (H.264, yuv420p, ``+faststart``), atomically.
@@ -23,6 +27,12 @@ class H264Writer:
     crash never leaves a half-written file under the final name. Odd sizes are padded to even
     (yuv420p needs even), repeating the last row/column. Used as a context manager, an exception in
     the block discards the file; a normal exit keeps every frame written so far.
+
+    Each frame is shown at its ``time`` and for its ``duration`` (seconds; :meth:`write`), in ticks of
+    :data:`TIME_BASE`, so a variable-frame-rate source keeps its timing. Without them frames follow each
+    other at ``fps``, which is also the average rate the file announces.
+    (Where x264's last packet in decoding order is a B-frame, FFmpeg may read the last frame as shorter
+    than its duration: MP4 samples end at the last decoding time + duration.)
     """
 
     def __init__(
@@ -46,6 +56,12 @@ class H264Writer:
         self.path = Path(path)
         self.width, self.height = width, height
         self.frames = 0
+        self._step = rate  # frames per second when a frame comes without its time or duration
+        self._next = 0  # where the next frame starts when it comes without a time (ticks)
+        self._last: int | None = None  # the last frame's pts
+        # pts -> display duration (ticks), set on its packet when muxed: the MP4's edit list ends at the latest
+        # pts + duration (FFmpeg's muxer), so every frame's duration counts, the last one's most
+        self._durations: dict[int, int] = {}
         self._result: Path | None = None
         self._pad = (height % 2, width % 2)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +72,7 @@ class H264Writer:
             stream = self._container.add_stream("libx264", rate=rate)
             stream.width, stream.height = width + self._pad[1], height + self._pad[0]
             stream.pix_fmt = "yuv420p"
+            stream.codec_context.time_base = stream.time_base = TIME_BASE  # rate stays the announced rate
             stream.options = {"crf": str(crf), "preset": preset}
             # One encoder thread: the encode thread already overlaps with inference, more threads only
             # take cores from it. x264 frame threads would also add frames of delay.
@@ -65,17 +82,40 @@ class H264Writer:
             self.abort()
             raise
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(
+        self, rgb: np.ndarray, time: float | Fraction | None = None, duration: float | Fraction | None = None
+    ) -> None:
+        """Add a frame shown from ``time`` for ``duration`` seconds (from the start of the video).
+
+        Without ``time`` the frame follows the previous one; without ``duration`` it lasts one frame at the
+        writer's ``fps``. Times that do not increase (a damaged source) are moved one tick after the last.
+        """
         import av
 
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
             raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {rgb.shape} {rgb.dtype}")
         if any(self._pad):
             rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        pts = self._next if time is None else _ticks(time)
+        if self._last is not None and pts <= self._last:
+            pts = self._last + 1
+        length = _ticks(duration) if duration is not None else 0
+        if length < 1:
+            length = max(1, _ticks(1 / self._step))
+        if self._last in self._durations:  # a frame shows until the next one starts
+            self._durations[self._last] = min(self._durations[self._last], pts - self._last)
+        self._durations[pts] = length
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame.pts = self.frames
-        self._container.mux(self._stream.encode(frame))
+        frame.pts, frame.time_base = pts, TIME_BASE
+        self._last, self._next = pts, pts + length
+        self._mux(self._stream.encode(frame))
         self.frames += 1
+
+    def _mux(self, packets: list[Any]) -> None:
+        for packet in packets:
+            if packet.pts is not None:
+                packet.duration = self._durations.pop(packet.pts, 0)
+        self._container.mux(packets)
 
     def close(self) -> Path | None:
         """Flush, finish the MP4 and move it onto ``path``. Returns the path, or None if no frame was written."""
@@ -85,7 +125,7 @@ class H264Writer:
             self.abort()
             return None
         try:
-            self._container.mux(self._stream.encode(None))
+            self._mux(self._stream.encode(None))
             self._container.close()  # writes the index and, with +faststart, moves it to the front
         except BaseException:
             self.abort()
@@ -111,6 +151,11 @@ class H264Writer:
             self.close()
         else:
             self.abort()
+
+
+def _ticks(seconds: float | Fraction) -> int:
+    """Seconds in :data:`TIME_BASE` ticks, to the nearest."""
+    return round(Fraction(seconds) / TIME_BASE)
 
 
 def slowed_copy(src: str | Path, dst: str | Path, factor: int = 4) -> Path:

@@ -94,7 +94,7 @@ class _OrtBackend(Backend):
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.intra_op_num_threads = self.options.threads or physical_cores()
         so.inter_op_num_threads = 1
-        so.log_severity_level = 3
+        so.log_severity_level = 4  # fatal only: errors reach the caller as exceptions, not as red log lines
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.options.ort.spin else "0")
         return so
 
@@ -107,6 +107,10 @@ class _OrtBackend(Backend):
         """
         import onnxruntime as ort
 
+        # A model ONNX Runtime cannot load raises, and the caller says so in one line. ONNX Runtime would
+        # also log its own red line to stderr first (the default logger, e.g. "Could not write a profile
+        # because no model was loaded" when the half-made session is freed): only fatal ones are logged.
+        ort.set_default_logger_severity(4)
         session = ort.InferenceSession(model, so, providers=self._providers, enable_fallback=0)
         session.disable_fallback()
         return session
