@@ -98,7 +98,7 @@ if busy and state.results is not None:
     st.warning("Below: the previous run's results, until this run has finished (their downloads are off meanwhile).")
 if state.results is None:
     if busy:
-        jobs.follow(job, progress_box, "Evaluating", "acc")
+        jobs.follow(job, progress_box, "Accuracy:", "acc")
     st.info("Press **Evaluate**.")
     st.stop()
 
@@ -119,7 +119,10 @@ st.dataframe(table, hide_index=True, width="stretch")
 scatter = speed_vs_accuracy(results, table["Pareto"].tolist(), str(REFERENCE))
 st.plotly_chart(scatter, width="stretch")
 
-chosen = st.selectbox("Per-class AP of", [r.variant for r in results], key="acc:perclass")
+# opens on the first variant that is not the reference: its Δ column is what the table is for
+names = [r.variant for r in results]
+first = next((i for i, v in enumerate(names) if v != str(REFERENCE)), 0)
+chosen = st.selectbox("Per-class AP of", names, index=first, key="acc:perclass")
 picked = next(r for r in results if r.variant == chosen)
 classes = per_class_table(picked, str(REFERENCE))
 if classes.rows:
@@ -165,7 +168,7 @@ if report.bad_lines or report.orphan_labels or report.other_files or report.unre
         )
 st.download_button("Download CSV", scores.to_csv(), "accuracy.csv", "text/csv", disabled=busy)
 if busy:
-    jobs.follow(job, progress_box, "Evaluating", "acc")  # reruns the page when done
+    jobs.follow(job, progress_box, "Accuracy:", "acc")  # reruns the page when done
 report_sections.put_section(
     "accuracy",
     report_sections.ReportSection(
