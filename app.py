@@ -38,7 +38,7 @@ with st.sidebar:
     st.caption(
         f"INT8 calibration: `{choice.calib_dir}`"
         if choice.calib_dir
-        else "INT8: no calibration images set (Models page)"
+        else "INT8 calibration: the bundled pictures, for a first look (set a folder of your own on the Models page)"
     )
     st.caption(f"Uploads up to {widgets.MAX_UPLOAD_MB} MB per file.")
 

@@ -29,13 +29,15 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict[str, str], log_dir: Path) -> Iterator[str]:
-    """The app served on a free loopback port with ``env`` added to this process's; yields its URL."""
+def streamlit_server(env: dict[str, str], log_dir: Path, clean: bool = False) -> Iterator[str]:
+    """The app served on a free loopback port with ``env`` added to this process's; yields its URL.
+    ``clean``: none of this process's ``YOLOLAB_*`` variables reach the app (a new user's machine)."""
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
     log = (log_dir / "streamlit.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, **env), stdout=log, stderr=subprocess.STDOUT)
+    base = {k: v for k, v in os.environ.items() if not (clean and k.startswith("YOLOLAB_"))}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(base, **env), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
