@@ -10,7 +10,7 @@ from core.errors import CoreError
 from core.measure import EvalJob, EvalRun, build_cards, eval_table, per_class_table
 from core.report import per_class_ap, speed_vs_accuracy
 from core.variants import REFERENCE, with_reference
-from ui import jobs, messages, model, navigation, pool, report_sections, session_files, widgets
+from ui import jobs, messages, model, navigation, pool, report_sections, widgets
 from ui.state import AccuracyState, BenchmarkState, CompareImagesState, Preset
 
 navigation.through_app_navigation()
@@ -90,17 +90,8 @@ if start:
         imgsz=store.input_size,
         batch_size=int(batch),
     )
-    session_files.track_job(job)  # stopped if this session goes away
-    state.job = job
-    state.write()
-    st.rerun()  # redraw with the settings locked while the job runs
-if busy and state.results is not None:
-    st.warning("Below: the previous run's results, until this run has finished (their downloads are off meanwhile).")
-if state.results is None:
-    if busy:
-        jobs.follow(job, progress_box, "Accuracy:", "acc")
-    st.info("Press **Evaluate**.")
-    st.stop()
+    jobs.start(state, job)
+jobs.results_or_progress(state, progress_box, "Accuracy:", "acc", "Press **Evaluate**.")
 
 run: EvalRun = state.results
 results, report, model_name, imgsz, data_root = run.results, run.inventory, run.model, run.imgsz, run.data

@@ -9,7 +9,7 @@ from core.errors import InputError
 from core.measure import BenchJob, BenchRun, build_cards, transfer_lines
 from core.report import latency_distribution, stage_split, throughput
 from core.runtime import system_info
-from ui import jobs, messages, model, navigation, pool, report_sections, session_files, widgets
+from ui import jobs, messages, model, navigation, pool, report_sections, widgets
 from ui.state import AccuracyState, BenchmarkState
 
 navigation.through_app_navigation()
@@ -103,17 +103,14 @@ if start:
         batch=int(batch),
         threads=int(threads),
     )
-    session_files.track_job(job)  # stopped if this session goes away
-    state.job = job
-    state.write()
-    st.rerun()  # redraw with the settings locked while the job runs
-if busy and state.results is not None:
-    st.warning("Below: the previous run's results, until this run has finished (their downloads are off meanwhile).")
-if state.results is None:
-    if busy:
-        jobs.follow(job, progress_box, "Benchmarking", "bench")
-    st.info("Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).")
-    st.stop()
+    jobs.start(state, job)
+jobs.results_or_progress(
+    state,
+    progress_box,
+    "Benchmarking",
+    "bench",
+    "Press **Run benchmark**. Each variant is built the first time it is used (progress is shown).",
+)
 run: BenchRun = state.results
 results, model_name, imgsz, threads, batch = run.results, run.model, run.imgsz, run.threads, run.batch_size
 accuracy = jobs.finished_results(AccuracyState.read())

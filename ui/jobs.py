@@ -73,3 +73,29 @@ def follow(job: Job, box: DeltaGenerator, label: str, key: str) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label} {words}")
         time.sleep(POLL_SECONDS)
     st.rerun()
+
+
+def start(state: JobState, job: Job) -> None:
+    """Run ``job`` for the page whose state this is: stopped if the session goes away, kept in the state (a
+    reload or another page keeps it); the page is drawn again with its settings locked."""
+    from ui import session_files
+
+    session_files.track_job(job)  # stopped if this session goes away
+    state.job = job
+    state.write()
+    st.rerun()
+
+
+def results_or_progress(state: JobState, box: DeltaGenerator, label: str, key: str, prompt: str) -> None:
+    """Below the settings: the running job's progress over the previous results (marked as such), or the
+    prompt when there is nothing to show yet (the script stops there)."""
+    busy = state.job is not None
+    if busy and state.results is not None:
+        st.warning(
+            "Below: the previous run's results, until this run has finished (their downloads are off meanwhile)."
+        )
+    if state.results is None:
+        if busy:
+            follow(state.job, box, label, key)
+        st.info(prompt)
+        st.stop()

@@ -282,11 +282,10 @@ def model_sizes(store: ModelStore, variants: Sequence[str]) -> dict[str, float]:
 
 
 def table_frame(table: Table) -> DataFrame:
-    """A result's table for st.dataframe: an empty cell reads "—" (a number that does not apply), not "None"."""
+    """A result's table for st.dataframe (numbers stay numbers, so columns sort as numbers)."""
     import pandas as pd
 
-    frame = pd.DataFrame(table.records())
-    return frame.astype(object).where(frame.notna(), "—") if frame.isna().to_numpy().any() else frame
+    return pd.DataFrame(table.records())
 
 
 def decision_cards(cards: Sequence[DecisionCard], key: str) -> DataFrame:
