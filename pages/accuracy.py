@@ -166,6 +166,7 @@ report_sections.put_section(
         "Accuracy",
         [
             ("text", f"{model_name} @ {imgsz}px; dataset {report.summary()}."),
+            *[("text", f"Warning: {report.pairing_warning}")] * bool(report.pairing_warning),
             *[("text", card.headline()) for card in cards],
             ("table", card_frame),
             ("table", table),

@@ -293,7 +293,7 @@ class EvalRun(Result):
             "bad_lines": rep.bad_lines,
             "unreadable_images": rep.unreadable_images,
             "other_files": rep.other_files,
-        }
+        } | ({"pairing_warning": rep.pairing_warning} if rep.pairing_warning else {})
 
     def payload(self) -> dict[str, Any]:
         out = {

@@ -126,6 +126,8 @@ def _eval(doc: dict[str, Any]) -> ReportSection:
     items: list[tuple[str, Any]] = [
         ("text", f"{doc.get('model')} @ {doc.get('imgsz')}px on {doc.get('data')}: {doc['dataset']['summary']}.")
     ]
+    if warning := doc["dataset"].get("pairing_warning"):
+        items.append(("text", f"Warning: {warning}"))
     table = []
     for r in doc["variants"]:
         d, a = r.get("delta_vs_reference"), r.get("agreement_vs_fp32")
