@@ -105,7 +105,7 @@ table = widgets.table_frame(scores)
 st.subheader(f"{model_name} @ {imgsz}px on {Path(data_root).name}: {report.images} images, {report.boxes} boxes")
 for note in scores.notes:
     st.caption(note)
-st.dataframe(table, hide_index=True, width="stretch")
+widgets.show_table(scores, table)
 
 scatter = speed_vs_accuracy(results, table["Pareto"].tolist(), str(REFERENCE))
 st.plotly_chart(scatter, width="stretch")
@@ -117,7 +117,7 @@ chosen = st.selectbox("Per-class AP of", names, index=first, key="acc:perclass")
 picked = next(r for r in results if r.variant == chosen)
 classes = per_class_table(picked, str(REFERENCE))
 if classes.rows:
-    st.dataframe(pd.DataFrame(classes.records()), hide_index=True, width="stretch")
+    widgets.show_table(classes, widgets.table_frame(classes))
     st.caption(classes.notes[0] + "; click a column to sort by it.")
     pc = sorted(
         (

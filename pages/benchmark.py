@@ -126,7 +126,7 @@ transfer_text = transfer_lines(run.transfers, variants)
 for line in transfer_text:
     st.caption(line)
 st.subheader(f"{model_name} @ {imgsz}px, {threads or 'auto'} threads, batch size {batch}")
-st.dataframe(table, hide_index=True, width="stretch")
+widgets.show_table(bench, table)
 for note in bench.notes:
     st.caption(note)
 

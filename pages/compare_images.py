@@ -152,9 +152,10 @@ for col, v in zip(st.columns(max(2, len(others))), others, strict=False):
         bottom[1].metric("|Δconf|", f"{a.mean_abs_dconf:.3f}", help="mean absolute confidence change, matched boxes")
 
 # -- every image, every variant ---------------------------------------------------------------------------
-table = widgets.table_frame(result.table())
+result_table = result.table()
+table = widgets.table_frame(result_table)
 st.subheader("All images")
-st.dataframe(table, hide_index=True, width="stretch")
+widgets.show_table(result_table, table)
 fig = compare_latency(result)
 st.plotly_chart(fig, width="stretch")
 

@@ -204,7 +204,7 @@ elif run.output is not None:
     st.info("The result video was removed with this session's temporary files; press Start to make it again.")
 stats = latency_table(latency)
 table = widgets.table_frame(stats)
-st.dataframe(table, hide_index=True, width="stretch")
+widgets.show_table(stats, table)
 for note in stats.notes:
     st.caption(note)
 fig = video_latency(latency)

@@ -282,10 +282,28 @@ def model_sizes(store: ModelStore, variants: Sequence[str]) -> dict[str, float]:
 
 
 def table_frame(table: Table) -> DataFrame:
-    """A result's table for st.dataframe (numbers stay numbers, so columns sort as numbers)."""
+    """A result's table as a DataFrame (numbers stay numbers, so columns sort as numbers)."""
     import pandas as pd
 
     return pd.DataFrame(table.records())
+
+
+def show_table(table: Table, frame: DataFrame, **kwargs: Any) -> None:
+    """``frame`` (:func:`table_frame` of ``table``) on the page: a cell with no value reads "—" (a number that
+    does not apply, e.g. the reference's difference from itself), not "None"; floats at the table's digits."""
+
+    def cell(digits: int | None) -> Callable[[Any], str]:
+        def show(value: Any) -> str:
+            if value is None or (isinstance(value, float) and value != value):
+                return "—"
+            if isinstance(value, float) and digits is not None:
+                return f"{value:.{digits}f}"
+            return str(value)
+
+        return show
+
+    styled = frame.style.format({c.title: cell(c.digits) for c in table.columns if c.title in frame.columns})
+    st.dataframe(styled, hide_index=True, width="stretch", **kwargs)
 
 
 def decision_cards(cards: Sequence[DecisionCard], key: str) -> DataFrame:
@@ -297,7 +315,7 @@ def decision_cards(cards: Sequence[DecisionCard], key: str) -> DataFrame:
         st.markdown(f"**{line}**" if not card.is_reference else line)
     table = cards_table(cards)
     frame = table_frame(table)
-    st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}:cards")
+    show_table(table, frame, key=f"{key}:cards")
     for note in table.notes:
         st.caption(note)
     return frame
