@@ -10,15 +10,24 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from core.errors import RuntimeUnavailableError
 from core.runtime import DetectionResult, Detector, Node, PostParams, RawOutput
 
+
+class Carrier(Protocol):
+    """What a remote variant needs of the cluster connection: carrying frames to its node, and saying when it
+    no longer reads there (:class:`core.cluster.session.Cluster` is one)."""
+
+    def frames(self, images: Sequence[np.ndarray], node: Node) -> Any: ...
+
+    def released(self, node: Node) -> None: ...
+
+
 if TYPE_CHECKING:
-    from core.cluster.session import Cluster
     from core.runtime import BackendOptions, ModelInfo
     from core.variants import Variant
 
@@ -129,7 +138,7 @@ class RemoteDetector(Detector):
     output, as for a local variant. ``transfer_ms`` holds, per call, the wall time here minus the time the
     node spent: object-store and actor-call overhead, reported apart from the latency."""
 
-    def __init__(self, variant: Variant, cluster: Cluster, actor: Any, node: Node, where: dict[str, Any],
+    def __init__(self, variant: Variant, cluster: Carrier, actor: Any, node: Node, where: dict[str, Any],
                  info: ModelInfo, input_hw: tuple[int, int]) -> None:  # fmt: skip
         desc = f"on {node.name} ({node.ip}, pid {where['pid']}): {where['description']}"
         super().__init__(variant, _RemoteBackend(desc, where["max_batch"]), info, input_hw)  # type: ignore[arg-type]

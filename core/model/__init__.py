@@ -5,9 +5,16 @@ store, and the saved INT8 recipes.
 from __future__ import annotations
 
 from core.model.convert import CalibrationMethod, Int8Options, list_images
-from core.model.recipes import Recipe, describe_options, recipe_rows, recipe_variant
+from core.model.recipes import Recipe, describe_options, recipe_variant
 from core.model.sources import ModelSource, SourceKind, SourceOrigin, resolve_model
-from core.model.store import NEEDS_CALIBRATION, ModelStore, RemoteOpener, open_store, register_remote_opener
+from core.model.store import (
+    NEEDS_CALIBRATION,
+    ModelStore,
+    RemoteOpener,
+    open_store,
+    recipe_rows,
+    register_remote_opener,
+)
 
 __all__ = [
     "NEEDS_CALIBRATION",

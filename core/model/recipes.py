@@ -14,14 +14,11 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import InputError
 from core.model.convert import CalibrationMethod, Int8Options
 from core.variants import Int8Flavour, check_recipe_name
-
-if TYPE_CHECKING:
-    from core.model.store import ModelStore
 
 SCHEMA = 1
 
@@ -169,18 +166,3 @@ class RecipeBook:
 def recipe_variant(recipe: Recipe) -> str:
     """The variant a recipe runs as on the CPU here: ``ort:int8@NAME`` (trt flavour: ``trt:int8@NAME``)."""
     return f"{'ort' if recipe.flavour is Int8Flavour.CPU else 'trt'}:int8@{recipe.name}"
-
-
-def recipe_rows(store: ModelStore) -> list[dict[str, Any]]:
-    """Every saved recipe of ``store``'s model with its variant name and whether its file is built."""
-    from core.variants import Variant
-
-    rows = []
-    for recipe in store.recipes.all():
-        variant = Variant.parse(recipe_variant(recipe))
-        try:
-            built = store.variant_path(variant).is_file()
-        except InputError:
-            built = False
-        rows.append(recipe.to_dict() | {"variant": str(variant), "built": built})
-    return rows

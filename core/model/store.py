@@ -8,13 +8,14 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from core import config
 from core.cache import cached_build, read_verified, sha256_file, sha256_text
 from core.config import DEFAULT_IMGSZ, cache_dir
 from core.errors import InputError, RuntimeUnavailableError, Setting
 from core.model import convert
-from core.model.recipes import RecipeBook
+from core.model.recipes import RecipeBook, recipe_variant
 from core.model.sources import ModelSource, SourceKind
 from core.progress import Progress, no_progress, scaled
 from core.runtime import BackendOptions, Detector, ModelInfo, availability, create_backend, inspect_onnx
@@ -385,3 +386,18 @@ def bundled_calibration(cache: Path) -> Path:
         except OSError:  # another process made it first
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def recipe_rows(store: ModelStore) -> list[dict[str, Any]]:
+    """Every saved recipe of ``store``'s model with its variant name and whether its file is built."""
+    from core.variants import Variant
+
+    rows = []
+    for recipe in store.recipes.all():
+        variant = Variant.parse(recipe_variant(recipe))
+        try:
+            built = store.variant_path(variant).is_file()
+        except InputError:
+            built = False
+        rows.append(recipe.to_dict() | {"variant": str(variant), "built": built})
+    return rows
