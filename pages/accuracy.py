@@ -30,47 +30,52 @@ state = AccuracyState.read()
 jobs.settle(state, STOPPED)
 job: EvalJob | None = state.job
 busy = job is not None  # running: settle() took it out of the state when it ended
+# The settings sit in one container: whether a run is going or not, everything below keeps its place on the
+# page, so the previous results are redrawn in place (not beside a stale copy) while a run goes on.
+with st.container():
+    store = model.active_store()
+    if store is None:
+        st.stop()
 
-store = model.active_store()
-if store is None:
-    st.stop()
+    if busy:
+        st.caption(
+            f"Settings are locked while the evaluation runs: **Stop** it to change them. Running: {job.words()}."
+        )
+    with st.expander("Variants", expanded=not busy):
+        variants = widgets.variant_picker(
+            "acc", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8, disabled=busy
+        )
 
-if busy:
-    st.caption(f"Settings are locked while the evaluation runs: **Stop** it to change them. Running: {job.words()}.")
-with st.expander("Variants", expanded=not busy):
-    variants = widgets.variant_picker(
-        "acc", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8, disabled=busy
+    root = widgets.labelled_dataset("acc", disabled=busy)
+    m1, m2 = st.columns([3, 1])
+    max_images = m1.slider("Use at most this many images", 8, 5000, 128, 8, key="acc:max", disabled=busy)
+    batch = m2.number_input(
+        "Batch size",
+        1,
+        32,
+        4,
+        key="acc:batch",
+        help="Images per runtime call: a few images at once keep the cores busier. Latency is then per image, "
+        "amortised.",
+        disabled=busy,
     )
 
-root = widgets.labelled_dataset("acc", disabled=busy)
-m1, m2 = st.columns([3, 1])
-max_images = m1.slider("Use at most this many images", 8, 5000, 128, 8, key="acc:max", disabled=busy)
-batch = m2.number_input(
-    "Batch size",
-    1,
-    32,
-    4,
-    key="acc:batch",
-    help="Images per runtime call: a few images at once keep the cores busier. Latency is then per image, amortised.",
-    disabled=busy,
-)
-
-if not busy:
-    if root is None:
-        st.info("Choose a labelled dataset.")
-        st.stop()
-    if not variants:
-        st.info("Tick at least one variant.")
-        st.stop()
-    try:
-        dataset = load_dataset(root, max_images, num_classes=len(store.info().names))
-    except CoreError as exc:
-        st.error(messages.error_text(exc))
-        st.stop()
-    st.caption(f"Dataset: {dataset.inventory.summary()}" + (f" — read {dataset.layout}" if dataset.layout else ""))
-    for warning in (dataset.inventory.pairing_warning, dataset.names_mismatch(store.info().names)):
-        if warning:
-            st.warning(warning)
+    if not busy:
+        if root is None:
+            st.info("Choose a labelled dataset.")
+            st.stop()
+        if not variants:
+            st.info("Tick at least one variant.")
+            st.stop()
+        try:
+            dataset = load_dataset(root, max_images, num_classes=len(store.info().names))
+        except CoreError as exc:
+            st.error(messages.error_text(exc))
+            st.stop()
+        st.caption(f"Dataset: {dataset.inventory.summary()}" + (f" — read {dataset.layout}" if dataset.layout else ""))
+        for warning in (dataset.inventory.pairing_warning, dataset.names_mismatch(store.info().names)):
+            if warning:
+                st.warning(warning)
 
 # The evaluation goes on a worker thread (it survives leaving the page and a reload); meanwhile the previous
 # results stay below, marked as such with their downloads off, and the progress is shown above them.

@@ -29,58 +29,60 @@ state = BenchmarkState.read()
 jobs.settle(state, STOPPED)
 job: BenchJob | None = state.job
 busy = job is not None  # running: settle() took it out of the state when it ended
+# The settings sit in one container: whether a run is going or not, everything below keeps its place on the
+# page, so the previous results are redrawn in place (not beside a stale copy) while a run goes on.
+with st.container():
+    choice = model.model_choice()
+    if busy:
+        st.caption(f"Settings are locked while the benchmark runs: **Stop** it to change them. Running: {job.words()}.")
+    s1, s2 = st.columns(2)
+    sizes = sorted({320, 416, 512, 640, 768, 1024, choice.imgsz})
+    imgsz = s1.selectbox("Image size (px)", sizes, index=sizes.index(choice.imgsz), key="bench:imgsz", disabled=busy)
+    threads = s2.number_input(
+        "CPU threads (0 = one per physical core)", 0, 64, choice.threads, key="bench:threads", disabled=busy
+    )
+    store = model.active_store(imgsz=imgsz)
+    if store is None:
+        st.stop()
 
-choice = model.model_choice()
-if busy:
-    st.caption(f"Settings are locked while the benchmark runs: **Stop** it to change them. Running: {job.words()}.")
-s1, s2 = st.columns(2)
-sizes = sorted({320, 416, 512, 640, 768, 1024, choice.imgsz})
-imgsz = s1.selectbox("Image size (px)", sizes, index=sizes.index(choice.imgsz), key="bench:imgsz", disabled=busy)
-threads = s2.number_input(
-    "CPU threads (0 = one per physical core)", 0, 64, choice.threads, key="bench:threads", disabled=busy
-)
-store = model.active_store(imgsz=imgsz)
-if store is None:
-    st.stop()
+    with st.expander("Variants", expanded=not busy):
+        variants = widgets.variant_picker(
+            "bench", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8, disabled=busy
+        )
 
-with st.expander("Variants", expanded=not busy):
-    variants = widgets.variant_picker(
-        "bench", store, default=("ort:fp32", "ort:fp16", "ort:int8"), max_count=8, disabled=busy
+    c1, c2, c3, c4 = st.columns(4)
+    warmup = c1.number_input("Warm-up runs", 0, 200, 10, key="bench:warmup", disabled=busy)
+    iterations = c2.number_input("Timed runs", 5, 2000, 100, key="bench:iters", disabled=busy)
+    batch = c3.number_input(
+        "Batch size",
+        1,
+        32,
+        1,
+        key="bench:batch",
+        help="Throughput mode above 1: that many images per runtime call. Latency is then per call, FPS per image.",
+        disabled=busy,
+    )
+    samples = {p.name: p for p in sample_images()[:2]}
+    image_choice = c4.selectbox("Image", [*samples, "upload…"], key="bench:image", disabled=busy)
+    upload = (
+        st.file_uploader("Image to time", type=list(IMAGE_TYPES), key="bench:upload", disabled=busy)
+        if image_choice == "upload…"
+        else None
     )
 
-c1, c2, c3, c4 = st.columns(4)
-warmup = c1.number_input("Warm-up runs", 0, 200, 10, key="bench:warmup", disabled=busy)
-iterations = c2.number_input("Timed runs", 5, 2000, 100, key="bench:iters", disabled=busy)
-batch = c3.number_input(
-    "Batch size",
-    1,
-    32,
-    1,
-    key="bench:batch",
-    help="Throughput mode above 1: that many images per runtime call. Latency is then per call, FPS per image.",
-    disabled=busy,
-)
-samples = {p.name: p for p in sample_images()[:2]}
-image_choice = c4.selectbox("Image", [*samples, "upload…"], key="bench:image", disabled=busy)
-upload = (
-    st.file_uploader("Image to time", type=list(IMAGE_TYPES), key="bench:upload", disabled=busy)
-    if image_choice == "upload…"
-    else None
-)
-
-if not busy:
-    if not variants:
-        st.info("Tick at least one variant.")
-        st.stop()
-    if image_choice == "upload…" and upload is None:
-        st.info("Upload the image to time.")
-        st.stop()
-    try:
-        image = load_image(upload.getvalue(), upload.name) if upload else load_image(samples[image_choice])
-        image_name = upload.name if upload else str(samples[image_choice])
-    except InputError as exc:
-        st.error(messages.error_text(exc))
-        st.stop()
+    if not busy:
+        if not variants:
+            st.info("Tick at least one variant.")
+            st.stop()
+        if image_choice == "upload…" and upload is None:
+            st.info("Upload the image to time.")
+            st.stop()
+        try:
+            image = load_image(upload.getvalue(), upload.name) if upload else load_image(samples[image_choice])
+            image_name = upload.name if upload else str(samples[image_choice])
+        except InputError as exc:
+            st.error(messages.error_text(exc))
+            st.stop()
 
 # The run goes on a worker thread (it survives leaving the page and a reload); meanwhile the previous
 # results stay below, marked as such with their downloads off, and the progress is shown above them.

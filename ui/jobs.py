@@ -90,8 +90,9 @@ def results_or_progress(state: JobState, box: DeltaGenerator, label: str, key: s
     """Below the settings: the running job's progress over the previous results (marked as such), or the
     prompt when there is nothing to show yet (the script stops there)."""
     busy = state.job is not None
+    slot = st.empty()  # drawn either way, so what follows keeps its place on the page
     if busy and state.results is not None:
-        st.warning(
+        slot.warning(
             "Below: the previous run's results, until this run has finished (their downloads are off meanwhile)."
         )
     if state.results is None:
