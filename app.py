@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import model, navigation, persist, widgets
+from ui import access, model, navigation, persist, widgets
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -12,7 +12,11 @@ navigation.through_app_navigation()
 
 # a local file: a Material icon here would make every browser fetch the favicon from Google's font CDN
 st.set_page_config(page_title="YOLO Lab", page_icon=str(ASSETS / "favicon.png"), layout="wide")
+if not access.granted():  # shared, and this visitor has no token: nothing of the app runs for them
+    st.navigation([st.Page(access.access_page, title="YOLO Lab")], position="hidden").run()
+    st.stop()
 persist.begin()  # a reload finds this session's results again (the key is in the URL)
+access.keep(persist.session_key())  # shared: a reload of a tab that came with the token keeps its access
 
 pages = {
     "Compare": [
@@ -41,6 +45,8 @@ with st.sidebar:
         else "INT8 calibration: the bundled pictures, for a first look (set a folder of your own on the Models page)"
     )
     st.caption(f"Uploads up to {widgets.MAX_UPLOAD_MB} MB per file.")
+    for words in access.sidebar_words():
+        st.caption(words)
 
 try:
     page.run()

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# One command: set up (first run only) and start the dashboard at http://localhost:8501
+# One command: set up (first run only) and start the dashboard at http://localhost:8501 (this machine only).
+#   ./start.sh --share [--allow-server-paths] [--allow-trusted-pickles]   serve it on every interface: visitors need
+#   the link printed below (it carries a token) and may only upload files, unless the operator allows more
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup-venv.sh requirements.txt
@@ -7,4 +9,25 @@ scripts/setup-venv.sh requirements.txt
 # core) and memory freed in one is rarely handed back, so the server's memory would creep up session after
 # session. Two arenas keep it flat (bench/memory_soak.py) at no measurable cost to inference.
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+if [ "${1:-}" = "--share" ]; then
+  shift
+  port=8501
+  args=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --allow-server-paths) export YOLOLAB_ALLOW_SERVER_PATHS=1 ;;     # visitors may name paths on the server
+      --allow-trusted-pickles) export YOLOLAB_ALLOW_TRUSTED_PICKLES=1 ;;  # visitors may load an ultralytics .pt
+      --server.port) port="$2"; args+=("$1" "$2"); shift ;;
+      *) args+=("$1") ;;
+    esac
+    shift
+  done
+  set -- "${args[@]+"${args[@]}"}"
+  export YOLOLAB_SHARE=1
+  YOLOLAB_TOKEN="${YOLOLAB_TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))')}"
+  export YOLOLAB_TOKEN
+  host="$(hostname -I 2>/dev/null | awk '{print $1}')"
+  echo "Sharing YOLO Lab on every interface. Open (and share) this link: http://${host:-$(hostname)}:${port}/?token=${YOLOLAB_TOKEN}"
+  exec .venv/bin/python -m streamlit run app.py --server.address 0.0.0.0 --logger.hideWelcomeMessage true "$@"
+fi
 exec .venv/bin/python -m streamlit run app.py "$@"

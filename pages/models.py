@@ -13,7 +13,7 @@ from core.measure import digest
 from core.model import SourceKind, recipe_rows, resolve_model
 from core.runtime import runtime_availability, system_info
 from core.variants import Artefact
-from ui import messages, model, navigation, pool, session_files, widgets
+from ui import access, messages, model, navigation, pool, session_files, widgets
 
 navigation.through_app_navigation()
 
@@ -22,8 +22,9 @@ st.title("Models")
 
 current = model.model_choice()
 st.subheader("Choose the model")
-kinds = ["Official YOLOv5", "Upload .pt / .onnx", "Path on the server"]
-kind = st.radio("Source", kinds, index=0 if current.spec in OFFICIAL_MODELS else 2, horizontal=True, key="models:kind")
+kinds = ["Official YOLOv5", "Upload .pt / .onnx"] + (["Path on the server"] if access.server_paths() else [])
+first = 0 if current.spec in OFFICIAL_MODELS else len(kinds) - 1
+kind = st.radio("Source", kinds, index=first, horizontal=True, key="models:kind")
 spec = ""
 if kind == kinds[0]:
     default = OFFICIAL_MODELS.index(current.spec) if current.spec in OFFICIAL_MODELS else 0
@@ -42,18 +43,29 @@ elif kind == kinds[1]:
 else:
     spec = st.text_input("Path to a .pt or .onnx file", value="" if current.spec in OFFICIAL_MODELS else current.spec)
 
-trust = st.checkbox(
-    "I trust this file (ultralytics .pt checkpoints are unpickled, which can run code from the file)",
-    value=False,
-    key="models:trust",
-)
+if access.trusted_pickles():
+    trust = st.checkbox(
+        "I trust this file (ultralytics .pt checkpoints are unpickled, which can run code from the file)",
+        value=False,
+        key="models:trust",
+    )
+else:
+    trust = False
+    st.caption(
+        "Ultralytics .pt checkpoints are not loaded here: loading one runs code from the file on this server. "
+        "Legacy YOLOv5 .pt and .onnx files load safely."
+    )
 c1, c2, c3 = st.columns([1, 1, 2])
 sizes = [320, 416, 512, 640, 768, 1024]
 imgsz = c1.selectbox("Image size", sizes, index=sizes.index(current.imgsz) if current.imgsz in sizes else 3)
 threads = c2.number_input("CPU threads (0 = auto)", 0, 64, current.threads)
-calib = c3.text_input(
-    "INT8 calibration images (a folder; never your evaluation set)", value=current.calib_dir, key="models:calib"
-)
+if access.server_paths():
+    calib = c3.text_input(
+        "INT8 calibration images (a folder; never your evaluation set)", value=current.calib_dir, key="models:calib"
+    )
+else:
+    calib = current.calib_dir  # the folder this server was started with (YOLOLAB_CALIB_DIR), or the bundled pictures
+    c3.caption(f"INT8 calibration: `{calib}`" if calib else "INT8 calibration: the bundled pictures")
 
 if st.button("Use this model", type="primary", disabled=not spec):
     # The new model becomes the active one only once it has loaded: a file that is unsafe, damaged or

@@ -20,6 +20,10 @@ PAGE_WORDS = {
 
 def error_text(exc: BaseException) -> str:
     """One line for the page: the engine's words, then the widget that remedies it."""
+    from ui import access
+
+    if isinstance(exc, CoreError) and exc.setting is Setting.TRUST and not access.trusted_pickles():
+        return f"{exc}: this shared dashboard does not load such files"
     if isinstance(exc, CoreError) and exc.setting in PAGE_WORDS:
         return f"{exc}: {PAGE_WORDS[exc.setting]}"
     return str(exc)

@@ -325,13 +325,14 @@ def labelled_dataset(key: str, disabled: bool = False) -> Path | None:
     """Where a labelled YOLO set comes from: the bundled default, a folder on the server or an uploaded zip."""
     from core.data import MAX_UNPACKED_BYTES, dataset_root, extract_zip
     from core.measure import digest
-    from ui import model, session_files
+    from ui import access, model, session_files
 
     default_data = os.environ.get(model.ENV_DATA, "")
-    options = (["Bundled default"] if default_data and Path(default_data).is_dir() else []) + [
-        "Folder path",
-        "Upload a zip",
-    ]
+    options = (
+        (["Bundled default"] if default_data and Path(default_data).is_dir() else [])
+        + (["Folder path"] if access.server_paths() else [])
+        + ["Upload a zip"]
+    )
     source = st.radio(
         "Labelled dataset (images/ + labels/, YOLO format)", options, horizontal=True, key=f"{key}:source",
         disabled=disabled,
