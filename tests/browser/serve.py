@@ -40,14 +40,7 @@ def streamlit_server(env: dict[str, str], log_dir: Path, clean: bool = False) ->
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(base, **env), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
+        if not healthy(url, 60):
             pytest.fail("streamlit did not start")
         yield url
     finally:
@@ -57,6 +50,19 @@ def streamlit_server(env: dict[str, str], log_dir: Path, clean: bool = False) ->
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def healthy(url: str, seconds: float) -> bool:
+    """Whether the Streamlit server at ``url`` answers its health check within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
 
 
 @contextlib.contextmanager

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.browser.serve import NO_CHROMIUM, ROOT, chromium, shot, streamlit_server, wait_idle
+from tests.browser.serve import NO_CHROMIUM, ROOT, chromium, healthy, shot, streamlit_server, wait_idle
 
 TOKEN = "test-token-4f180cf23ba0717ada0b"
 
@@ -37,14 +35,7 @@ def test_start_sh_serves_this_machine_only(tmp_path):
     proc = subprocess.Popen(["bash", "start.sh", "--server.port", str(port)], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     try:
-        for _ in range(240):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
+        if not healthy(f"http://127.0.0.1:{port}", 120):
             pytest.fail("start.sh did not serve: " + (tmp_path / "start.log").read_text()[-2000:])
         listening = {
             c.laddr.ip
@@ -101,14 +92,7 @@ def test_start_sh_share_serves_every_interface_and_prints_the_link(tmp_path):
         proc = subprocess.Popen(["bash", "start.sh", "--share", "--server.port", str(port)], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         try:
-            for _ in range(240):
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    time.sleep(0.5)
-            else:
+            if not healthy(f"http://127.0.0.1:{port}", 120):
                 pytest.fail("start.sh --share did not serve: " + log_path.read_text()[-2000:])
             listening = {
                 c.laddr.ip
