@@ -12,6 +12,9 @@ navigation.through_app_navigation()
 
 # a local file: a Material icon here would make every browser fetch the favicon from Google's font CDN
 st.set_page_config(page_title="YOLO Lab", page_icon=str(ASSETS / "favicon.png"), layout="wide")
+if why := access.cluster_refusal():  # shared with a cluster on a public address: refuse to serve anything
+    st.error(f"Not shared: {why}.")
+    st.stop()
 if not access.granted():  # shared, and this visitor has no token: nothing of the app runs for them
     st.navigation([st.Page(access.access_page, title="YOLO Lab")], position="hidden").run()
     st.stop()

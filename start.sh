@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command: set up (first run only) and start the dashboard at http://localhost:8501 (this machine only).
-#   ./start.sh --share [--allow-server-paths] [--allow-trusted-pickles]   serve it on every interface: visitors need
+#   ./start.sh --share [--allow-server-paths] [--allow-trusted-pickles] [--allow-public-cluster]   serve it on every interface: visitors need
 #   the link printed below (it carries a token) and may only upload files, unless the operator allows more
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,6 +17,7 @@ if [ "${1:-}" = "--share" ]; then
     case "$1" in
       --allow-server-paths) export YOLOLAB_ALLOW_SERVER_PATHS=1 ;;     # visitors may name paths on the server
       --allow-trusted-pickles) export YOLOLAB_ALLOW_TRUSTED_PICKLES=1 ;;  # visitors may load an ultralytics .pt
+      --allow-public-cluster) export YOLOLAB_ALLOW_PUBLIC_CLUSTER=1 ;;    # $YOLOLAB_CLUSTER may be a public address
       --server.port) port="$2"; args+=("$1" "$2"); shift ;;
       *) args+=("$1") ;;
     esac
@@ -24,6 +25,13 @@ if [ "${1:-}" = "--share" ]; then
   done
   set -- "${args[@]+"${args[@]}"}"
   export YOLOLAB_SHARE=1
+  if ! why="$(.venv/bin/python -c 'from ui.access import cluster_refusal; print(cluster_refusal())' 2>/dev/null)"; then
+    why="could not check \$YOLOLAB_CLUSTER's address"
+  fi
+  if [ -n "$why" ]; then
+    echo "start.sh --share refused: $why" >&2
+    exit 2
+  fi
   YOLOLAB_TOKEN="${YOLOLAB_TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))')}"
   export YOLOLAB_TOKEN
   host="$(hostname -I 2>/dev/null | awk '{print $1}')"

@@ -15,6 +15,7 @@ ENV_SHARE = "YOLOLAB_SHARE"  # "1": served to the network, visitors need the tok
 ENV_TOKEN = "YOLOLAB_TOKEN"
 ENV_ALLOW_SERVER_PATHS = "YOLOLAB_ALLOW_SERVER_PATHS"  # "1": shared, visitors may still type paths on the server
 ENV_ALLOW_TRUSTED_PICKLES = "YOLOLAB_ALLOW_TRUSTED_PICKLES"  # "1": shared, visitors may still trust a pickle
+ENV_ALLOW_PUBLIC_CLUSTER = "YOLOLAB_ALLOW_PUBLIC_CLUSTER"  # "1": shared, the cluster may be on a public address
 QUERY_PARAM = "token"
 _GRANTED = "access:granted"
 
@@ -45,6 +46,19 @@ def sidebar_words() -> list[str]:
     if os.environ.get(ENV_ALLOW_TRUSTED_PICKLES, "") == "1":
         words.append("The operator allows trusted pickles (--allow-trusted-pickles): an ultralytics .pt runs its code.")
     return words
+
+
+def cluster_refusal() -> str:
+    """Why the dashboard must not be shared with the cluster it was given, or "": shared, a cluster on a public
+    address is refused unless the operator started with --allow-public-cluster (README, "Sharing")."""
+    from core.config import ENV_CLUSTER
+
+    address = os.environ.get(ENV_CLUSTER, "").strip()
+    if not shared() or not address or os.environ.get(ENV_ALLOW_PUBLIC_CLUSTER, "") == "1":
+        return ""
+    from core.cluster import public_reason
+
+    return public_reason(address)
 
 
 def token_ok(given: str, token: str) -> bool:

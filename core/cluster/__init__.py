@@ -30,6 +30,7 @@ from core.cluster.session import (
     current,
     disconnect,
     probe,
+    public_reason,
     ray_available,
 )
 from core.cluster.shard import sharded_collect
@@ -44,6 +45,7 @@ __all__ = [
     "current",
     "disconnect",
     "probe",
+    "public_reason",
     "ray_available",
     "sharded_collect",
 ]

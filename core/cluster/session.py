@@ -4,8 +4,10 @@ them, and opening a variant on a node (:class:`Cluster`); :func:`connect`, :func
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import socket
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -198,6 +200,34 @@ def probe(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> str:
             return ""
     except OSError as exc:
         return f"cluster {address} does not answer ({exc.strerror or exc})"
+
+
+def public_reason(address: str) -> str:
+    """Why the cluster at ``address`` can be reached from outside private networks, or "" when it cannot.
+
+    A Ray cluster runs whatever code a client sends it, with no password: shared on a public interface, it is a
+    remote shell for anyone who finds the port. ``auto`` is the cluster started on this machine (its address is in
+    Ray's session file); a host name counts by every address it resolves to; one that does not resolve is left to
+    :func:`connect` to report."""
+    address = address.strip().removeprefix("ray://")
+    if address in ("", "auto"):
+        try:
+            address = (Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster").read_text().strip()
+        except OSError:
+            return ""
+    host = address.rpartition(":")[0].strip("[]") if ":" in address else address
+    try:
+        ips = sorted({str(info[4][0]) for info in socket.getaddrinfo(host or address, None)})
+    except (OSError, UnicodeError):
+        return ""
+    public = [ip for ip in ips if not (ipaddress.ip_address(ip.split("%")[0]).is_private or ip.startswith("127."))]
+    if not public:
+        return ""
+    return (
+        f"the Ray cluster {address} is on a public address ({public[0]}), and Ray runs any code sent to it "
+        "without a password: keep it on a private network, or start with --allow-public-cluster if it is "
+        "firewalled"
+    )
 
 
 def connect(address: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> Cluster:

@@ -137,3 +137,43 @@ def test_shared_models_page_offers_uploads_only_and_refuses_a_pickle_that_runs_c
     at.run()
     errors = [e.value for e in at.error]
     assert any("ultralytics checkpoint" in e and "does not load such files" in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [("10.0.0.5:6379", False), ("192.168.1.20:6379", False), ("127.0.0.1:6379", False), ("localhost:6379", False),
+     ("ray://172.16.3.4:10001", False), ("8.8.8.8:6379", True), ("ray://1.1.1.1:10001", True)],
+)  # fmt: skip
+def test_a_cluster_on_a_public_address_is_named_as_such(address, public):
+    from core.cluster import public_reason
+
+    why = public_reason(address)
+    assert bool(why) is public, why
+    if public:
+        assert "--allow-public-cluster" in why and "without a password" in why
+
+
+def test_start_sh_share_refuses_a_public_cluster_in_one_line(tmp_path):
+    env = dict(os.environ, YOLOLAB_CACHE_DIR=str(tmp_path / "cache"), YOLOLAB_TOKEN=TOKEN,
+               YOLOLAB_CLUSTER="8.8.8.8:6379")  # fmt: skip
+    done = subprocess.run(["bash", "start.sh", "--share", "--server.port", str(_free_port())], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused" in lines[0] and "8.8.8.8" in lines[0] and "--allow-public-cluster" in lines[0]
+    assert TOKEN not in done.stdout + done.stderr  # refused before the link is printed
+
+
+def test_the_app_itself_refuses_to_share_a_public_cluster_unless_allowed(shared_env, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("YOLOLAB_CLUSTER", "8.8.8.8:6379")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert [e.value for e in at.error] and "public address" in at.error[0].value
+    assert not at.text_input and not at.button  # nothing of the app, not even the access page's form
+
+    monkeypatch.setenv("YOLOLAB_ALLOW_PUBLIC_CLUSTER", "1")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not [e for e in at.error if "public address" in e.value]
