@@ -11,6 +11,7 @@ from core.errors import InputError
 
 class Runtime(StrEnum):
     ORT = "ort"  # ONNX Runtime, CPU execution provider
+    OV = "ov"  # OpenVINO, CPU plugin
     ORT_CUDA = "ort-cuda"  # ONNX Runtime, CUDA execution provider
     ORT_TRT = "ort-trt"  # ONNX Runtime, TensorRT execution provider
     TRT = "trt"  # native TensorRT engine
@@ -24,6 +25,7 @@ class Runtime(StrEnum):
 
 _RUNTIME_LABELS = {
     Runtime.ORT: "ONNX Runtime (CPU)",
+    Runtime.OV: "OpenVINO (CPU)",
     Runtime.ORT_CUDA: "ONNX Runtime (CUDA)",
     Runtime.ORT_TRT: "ONNX Runtime (TensorRT EP)",
     Runtime.TRT: "TensorRT",
@@ -35,6 +37,7 @@ _RUNTIME_LABELS = {
 class Precision(StrEnum):
     FP32 = "fp32"
     FP16 = "fp16"
+    BF16 = "bf16"  # computed in bfloat16 by the runtime from the FP32 file (no BF16 file): only where it is native
     INT8 = "int8"
 
 
@@ -63,6 +66,7 @@ class Artefact(StrEnum):
 
     @property
     def precision(self) -> Precision:
+        """The precision the file carries (a BF16 variant runs from the FP32 file)."""
         return Precision(self.value.split("-")[1])
 
     @classmethod
@@ -136,6 +140,8 @@ class Variant:
             variant = cls(Runtime(runtime_s), Precision(precision_s)) if sep else None
         except ValueError:
             variant = None
+        if variant is not None and variant in ABSENT:
+            raise InputError(f"{variant} is not offered: {ABSENT[variant]}")
         if variant is None or variant not in VARIANTS:
             known = ", ".join(str(v) for v in VARIANTS)
             raise InputError(
@@ -179,6 +185,7 @@ class VariantSpec:
 
 
 _ORT_CPU = "core.runtime.backends.onnxruntime:OrtCpuBackend"
+_OV = "core.runtime.backends.openvino:OpenvinoBackend"
 _ORT_CUDA = "core.runtime.backends.onnxruntime:OrtCudaBackend"
 _ORT_TRT = "core.runtime.backends.onnxruntime:OrtTensorrtBackend"
 _TRT = "core.runtime.backends.tensorrt:TensorrtBackend"
@@ -189,10 +196,13 @@ _CPU_FP16 = (
     "FP16 weights and activations; ONNX Runtime's x86 CPU provider has few FP16 kernels and "
     "inserts casts, so most arithmetic runs in FP32 (accuracy is FP16's, speed is not)"
 )
+_OV_BF16 = "FP32 file, OpenVINO computes in bfloat16 (inference precision hint); needs native BF16 (AVX512_BF16 or AMX)"
+_TORCH_BF16 = "CPU autocast to bfloat16 (convolutions and matmuls); needs native BF16 (AVX512_BF16 or AMX)"
 _R, _P, _A = Runtime, Precision, Artefact
 
 # THE table. Adding a runtime: its Runtime member and label above, one group of rows here, one backend
-# module under core/backends/, and its line in requirements-gpu.txt (README, "Layout").
+# module under core/runtime/backends/, and its requirements lines (README, "Layout"). A cell left empty on
+# purpose is in ABSENT below, with the reason a user who asks for it reads.
 _SPECS = [
     VariantSpec(Variant(runtime, precision), artefact, needs_gpu, backend, note)
     for runtime, precision, artefact, needs_gpu, backend, note in (
@@ -200,6 +210,9 @@ _SPECS = [
         (_R.ORT,      _P.FP32, _A.ONNX_FP32,     False, _ORT_CPU,  ""),
         (_R.ORT,      _P.FP16, _A.ONNX_FP16,     False, _ORT_CPU,  _CPU_FP16),
         (_R.ORT,      _P.INT8, _A.ONNX_INT8_CPU, False, _ORT_CPU,  "static Q/DQ, u8 activations, s8 weights"),
+        (_R.OV,       _P.FP32, _A.ONNX_FP32,     False, _OV,       "inference precision hint f32"),
+        (_R.OV,       _P.BF16, _A.ONNX_FP32,     False, _OV,       _OV_BF16),
+        (_R.OV,       _P.INT8, _A.ONNX_INT8_CPU, False, _OV,       "the same Q/DQ file as ort:int8, run by OpenVINO"),
         (_R.ORT_CUDA, _P.FP32, _A.ONNX_FP32,     True,  _ORT_CUDA, ""),
         (_R.ORT_CUDA, _P.FP16, _A.ONNX_FP16,     True,  _ORT_CUDA, ""),
         (_R.ORT_TRT,  _P.FP32, _A.ONNX_FP32,     True,  _ORT_TRT,  ""),
@@ -209,12 +222,30 @@ _SPECS = [
         (_R.TRT,      _P.FP16, _A.ONNX_FP16,     True,  _TRT,      "strongly typed network"),
         (_R.TRT,      _P.INT8, _A.ONNX_INT8_TRT, True,  _TRT,      "strongly typed, explicit Q/DQ"),
         (_R.TORCH,    _P.FP32, _A.CHECKPOINT,    False, _TORCH,    _BASELINE),
+        (_R.TORCH,    _P.BF16, _A.CHECKPOINT,    False, _TORCH,    _TORCH_BF16),
         (_R.TORCH_CUDA, _P.FP32, _A.CHECKPOINT,  True,  _TORCH_CUDA, _BASELINE),
         (_R.TORCH_CUDA, _P.FP16, _A.CHECKPOINT,  True,  _TORCH_CUDA, _BASELINE + ", weights and activations in FP16"),
+        (_R.TORCH_CUDA, _P.BF16, _A.CHECKPOINT,  True,  _TORCH_CUDA, _BASELINE + ", weights and activations in BF16"),
     )
 ]  # fmt: skip
 
 VARIANTS: dict[Variant, VariantSpec] = {s.variant: s for s in _SPECS}
+
+# Cells of the table left empty on purpose: asking for one gets this reason, not a bare "unknown variant".
+ABSENT: dict[Variant, str] = {
+    Variant(Runtime.OV, Precision.FP16): (
+        "OpenVINO's x86 CPU plugin computes f16 only on CPUs with AMX-FP16 (Xeon 6 and later); elsewhere an f16 "
+        "hint runs in FP32 or BF16, so ov:fp16 would be a label, not a precision: use ov:bf16 or ov:fp32"
+    ),
+    Variant(Runtime.TRT, Precision.BF16): (
+        "TensorRT builds BF16 only from a BF16-typed ONNX file (strongly typed networks); this tool makes FP32, "
+        "FP16 and INT8 files, and no GPU here could check a BF16 one: use trt:fp16"
+    ),
+    Variant(Runtime.ORT, Precision.BF16): (
+        "ONNX Runtime's CPU provider has almost no BF16 kernels (it would insert casts and compute in FP32): "
+        "use ov:bf16"
+    ),
+}
 
 CPU_VARIANTS: list[Variant] = [v for v, s in VARIANTS.items() if not s.needs_gpu]
 REFERENCE = Variant(Runtime.ORT, Precision.FP32)

@@ -77,10 +77,12 @@ def store(yolov5n_pt: Path, calib_dir: Path, session_cache: Path):
 
 @pytest.fixture(scope="session")
 def detectors(store):
-    """Loaded ort:fp32 / ort:fp16 / ort:int8 detectors, shared by the tests that only read from them."""
+    """Every CPU variant this machine can run, loaded, shared by the tests that only read from them (a BF16 variant
+    is absent on a CPU without native BF16: :func:`runnable` skips a test that asks for it, with the reason)."""
+    from core.runtime import availability
     from core.variants import CPU_VARIANTS
 
-    opened = {str(v): store.open_detector(v) for v in CPU_VARIANTS}
+    opened = {str(v): store.open_detector(v) for v in CPU_VARIANTS if availability(v.runtime, v.precision)}
     yield opened
     for d in opened.values():
         d.close()
@@ -94,3 +96,14 @@ def app_env(monkeypatch, yolov5n_pt, calib_dir, val_dir, videos_dir, session_cac
     monkeypatch.setenv("YOLOLAB_CALIB_DIR", str(calib_dir))
     monkeypatch.setenv("YOLOLAB_EVAL_DATA", str(val_dir))
     monkeypatch.setenv("YOLOLAB_CACHE_DIR", str(session_cache))
+
+
+def runnable(detectors: dict, variant: str):
+    """``detectors[variant]``, or a skip saying why this machine cannot run it (BF16 needs native support)."""
+    if variant not in detectors:
+        from core.runtime import availability
+        from core.variants import Variant
+
+        v = Variant.parse(variant)
+        pytest.skip(f"{variant}: {availability(v.runtime, v.precision).reason}")
+    return detectors[variant]

@@ -15,7 +15,7 @@ from streamlit.delta_generator import DeltaGenerator
 from core.errors import CoreError
 from core.measure import MIN_CONF, DecisionCard, cards_table
 from core.model import NEEDS_CALIBRATION, ModelStore, list_images
-from core.runtime import Availability, PostParams, availability
+from core.runtime import Availability, PostParams, runtime_availability
 from core.tables import Table
 from core.variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
 from ui import messages
@@ -27,16 +27,27 @@ _BUILD_NOTES = "_widgets:build_notes"  # the placeholder announce_builds wrote i
 MAX_UPLOAD_MB = 200  # keep in sync with .streamlit/config.toml server.maxUploadSize
 
 
+def _statuses(rows: list[dict[str, Any]]) -> dict[str, tuple[bool, str]]:
+    """A doctor's runtime rows as runtime -> (ok, why) and, for a precision its runtime cannot compute here
+    (BF16 without native support), "runtime:precision" -> (False, why)."""
+    out = {str(r["runtime"]): (bool(r["available"]), str(r["reason"])) for r in rows}
+    for r in rows:
+        out |= {f"{r['runtime']}:{p}": (False, str(why)) for p, why in r.get("unavailable_precisions", {}).items()}
+    return out
+
+
 @st.cache_data(show_spinner=False, ttl=600)
 def _runtime_status() -> dict[str, tuple[bool, str]]:
-    return {rt.value: (s.ok, s.reason) for rt in Runtime for s in [availability(rt)]}
+    return _statuses(runtime_availability())
 
 
 def variant_status(
     v: Variant, store: ModelStore | None, runtimes: dict[str, tuple[bool, str]] | None = None
 ) -> Availability:
     """Can ``v`` run: its runtime here (or on its node: ``runtimes``, the node's doctor) and its inputs here."""
-    ok, reason = (runtimes if runtimes is not None else _runtime_status()).get(v.runtime.value, (False, "unknown"))
+    known = runtimes if runtimes is not None else _runtime_status()
+    ok, reason = known.get(v.runtime.value, (False, "unknown"))
+    ok, reason = known.get(f"{v.runtime.value}:{v.precision.value}", (ok, reason)) if ok else (ok, reason)
     if not ok:
         return Availability(False, reason)
     missing = NEEDS_CALIBRATION if store is None and v.precision is Precision.INT8 else ""
@@ -190,7 +201,7 @@ def _node_picks(picking: _Picking) -> list[Variant]:
         if n.get("error"):
             st.caption(f"Node {n['name']} ({where}) cannot run this project's code: {n['error']}")
             continue
-        runtimes = {r["runtime"]: (bool(r["available"]), str(r["reason"])) for r in n["runtimes"]}
+        runtimes = _statuses(n["runtimes"])
         expanded = any(d.startswith(f"{n['handle']}/") for d in picking.default)
         with st.expander(f"On node {n['handle']} ({where})", expanded=expanded):
             picked += _grid(picking, n["handle"], runtimes) + _recipe_picks(picking, n["handle"], runtimes)

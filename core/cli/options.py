@@ -119,6 +119,8 @@ def model(default: str | None = "yolov5n") -> Group:
         g.add_argument("--calib", type=Path, help="folder of calibration images (needed to build INT8)")
         g.add_argument("--calib-method", choices=[m.value for m in CalibrationMethod], help="INT8 calibration method")
         g.add_argument("--calib-images", type=at_least(1), help="use at most this many calibration images")
+        g.add_argument("--weight-bits", type=int, choices=(7, 8), default=None,
+                       help="INT8 cpu-flavour weight bits (default: 8 with VNNI, else 7)")  # fmt: skip
         g.add_argument("--threads", type=int, default=None, help="CPU inference threads (default: physical cores)")
         g.add_argument("--cluster", default=None, metavar="ADDRESS",
                        help="a Ray cluster (HOST:PORT, or auto) for variants placed on nodes: NODE/ort:fp32 "
@@ -155,6 +157,8 @@ def store(args: argparse.Namespace) -> ModelStore:
         int8 = replace(int8, method=CalibrationMethod(args.calib_method))
     if args.calib_images:
         int8 = replace(int8, max_images=args.calib_images)
+    if getattr(args, "weight_bits", None):
+        int8 = replace(int8, reduce_range=args.weight_bits == 7)
     join_cluster(getattr(args, "cluster", None))
     with TqdmProgress("model") as bar:
         return open_store(

@@ -80,7 +80,12 @@ def show(result: Any, as_json: bool) -> int:
     if isinstance(result, int):
         return result
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
+        doc = result.to_dict()
+        if "system" not in doc:  # every result says what it was measured on (the CPU's instruction sets included)
+            from core.runtime import system_info
+
+            doc["system"] = system_info()
+        print(json.dumps(doc, indent=2))
     else:
         print(result.text())
     return int(result.exit_code)

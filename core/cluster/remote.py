@@ -77,7 +77,7 @@ class _DetectorActor:
         from core.variants import Variant
 
         v = Variant.parse(variant)
-        status = availability(v.runtime)
+        status = availability(v.runtime, v.precision)
         if not status:
             raise RuntimeUnavailableError(f"{v} cannot run on this node: {status.reason}")
         folder = config.cache_dir() / "remote" / sha[:16]

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -200,6 +200,13 @@ class CalibrationMethod(StrEnum):
     PERCENTILE = "percentile"
 
 
+def default_weight_bits() -> int:
+    """The INT8 cpu flavour's weight range on this CPU: 8 bits with VNNI (AVX512-VNNI, AVX-VNNI or AMX), else 7."""
+    from core.runtime import cpu_features
+
+    return 8 if cpu_features().vnni else 7
+
+
 @dataclass(frozen=True)
 class Int8Options:
     """Everything that changes an INT8 artefact (part of its cache key)."""
@@ -210,7 +217,9 @@ class Int8Options:
     percentile: float = 99.999
     keep_head_float: bool = True  # the Detect head's last convs and decode stay in float
     keep_stem_float: bool = True  # the first conv (3 input channels: slow and lossy in int8) stays float
-    reduce_range: bool = True  # cpu flavour: 7-bit weights; u8 x s8 products overflow int16 on AVX2 without VNNI
+    # cpu flavour: 7-bit weights where 8-bit ones can overflow (u8 x s8 pairs summed in int16 saturate on AVX2's
+    # vpmaddubsw; VNNI's vpdpbusd sums in int32), so 8-bit on a VNNI CPU; the cache key carries the choice
+    reduce_range: bool = field(default_factory=lambda: default_weight_bits() == 7)
     # Calibration ranges: the mean of per-image min/max instead of the extremes of all images (MinMax only).
     # Outliers in a few images no longer widen a tensor's range for all: -0.61 mAP50-95 points against FP32
     # on coco-val128 instead of -1.18, at the same speed (bench/int8_sweep.py).

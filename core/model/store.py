@@ -320,7 +320,7 @@ class ModelStore:
                     f"{variant} is placed on a cluster node, and no cluster is connected", setting=Setting.CLUSTER
                 )
             return _REMOTE_OPENER(self, variant, options)
-        status = availability(variant.runtime)
+        status = availability(variant.runtime, variant.precision)
         if not status:
             raise RuntimeUnavailableError(f"{variant} cannot run here: {status.reason}")
         path = path or self.variant_artefact(variant, lambda f, m: progress(0.8 * f, m))

@@ -599,7 +599,11 @@ class Explorer:
         levers: list[tuple[str, dict[str, bool]]] = [("per-tensor weights", {"per_channel": False})]
         if s.flavour is Int8Flavour.CPU:
             levers += [
-                ("8-bit weights", {"reduce_range": False}),
+                # the other weight range than this CPU's default (8-bit with VNNI, else 7-bit)
+                (
+                    "7-bit weights" if not best_cal.options.reduce_range else "8-bit weights",
+                    {"reduce_range": not best_cal.options.reduce_range},
+                ),
                 ("stem in INT8", {"keep_stem_float": False}),
                 ("head in INT8", {"keep_head_float": False}),
             ]

@@ -14,6 +14,7 @@ from core.runtime.backends import (
 )
 from core.runtime.backends.gpu import GpuInfo, probe_gpu
 from core.runtime.backends.onnxruntime import physical_cores
+from core.runtime.cpu import CpuFeatures, cpu_features
 from core.runtime.detections import DetectionResult, Detections, StageTimings
 from core.runtime.detector import Detector, RawOutput
 from core.runtime.geometry import box_iou
@@ -30,6 +31,7 @@ __all__ = [
     "ULTRALYTICS_PREFIX",
     "Availability",
     "BackendOptions",
+    "CpuFeatures",
     "DetectionResult",
     "Detections",
     "Detector",
@@ -45,6 +47,7 @@ __all__ = [
     "availability",
     "box_iou",
     "checkpoint_globals",
+    "cpu_features",
     "create_backend",
     "fp16_shape_inputs",
     "inspect_onnx",

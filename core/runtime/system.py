@@ -7,9 +7,12 @@ import platform
 from importlib import metadata
 from typing import Any
 
+from core.runtime.cpu import cpu_features
+
 PACKAGES = (
     "onnxruntime",
     "onnxruntime-gpu",
+    "openvino",
     "onnx",
     "numpy",
     "opencv-python",
@@ -52,6 +55,8 @@ def system_info() -> dict[str, Any]:
     gpu = probe_gpu()
     return {
         "cpu": cpu_model(),
+        "cpu_features": cpu_features().names,
+        "cpu_summary": cpu_features().summary(),
         "cores_physical": psutil.cpu_count(logical=False),
         "cores_logical": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),

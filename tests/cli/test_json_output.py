@@ -1,6 +1,7 @@
 """Every command's ``--json``: JSON on stdout and nothing else, with its ``kind``, in the shape it had
 before the engine moved into rooms (``json_shapes.json``: key names and value types, recorded from the
-pre-move CLI on the same inputs, lists by their first item).
+pre-move CLI on the same inputs, lists by their first item), plus the machine block (``system``, with the CPU's
+instruction sets) every result carries since OpenVINO and BF16 made the answer depend on them.
 
 The report reads a file's kind from ``"kind"``; a script reading the other keys keeps working.
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from core.runtime.cpu import cpu_features
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = json.loads((Path(__file__).with_name("json_shapes.json")).read_text())
@@ -69,6 +72,7 @@ def test_every_command_prints_its_kind_and_the_shape_it_had(
         out = run_json(*args, cache=session_cache)
         assert next(iter(out)) == "kind" and out.pop("kind") == kind
         assert same_shape(shape(out), SHAPES[kind]), (kind, shape(out), SHAPES[kind])
+        assert out["system"]["cpu_features"] == cpu_features().names and out["system"]["cpu_summary"]
 
 
 def test_the_report_reads_the_kind_a_file_names(tmp_path):

@@ -28,15 +28,21 @@ def test_parse_variants_keeps_order_and_drops_duplicates():
 
 def test_table_shape():
     assert REFERENCE in VARIANTS and not VARIANTS[REFERENCE].needs_gpu
-    assert [str(v) for v in CPU_VARIANTS] == ["ort:fp32", "ort:fp16", "ort:int8", "torch:fp32"]
+    assert [str(v) for v in CPU_VARIANTS] == [
+        "ort:fp32", "ort:fp16", "ort:int8", "ov:fp32", "ov:bf16", "ov:int8", "torch:fp32", "torch:bf16"
+    ]  # fmt: skip
+    assert VARIANTS[Variant.parse("ov:int8")].artefact is Artefact.ONNX_INT8_CPU  # the same file as ort:int8
     # INT8 on ONNX Runtime CPU uses the CPU flavour; everything TensorRT uses the symmetric one
     assert VARIANTS[Variant.parse("ort:int8")].artefact is Artefact.ONNX_INT8_CPU
     assert VARIANTS[Variant.parse("trt:int8")].artefact is Artefact.ONNX_INT8_TRT
     assert VARIANTS[Variant.parse("ort-trt:int8")].artefact is Artefact.ONNX_INT8_TRT
     for v, spec in VARIANTS.items():
-        assert spec.needs_gpu == (v.runtime not in (Runtime.ORT, Runtime.TORCH))
+        assert spec.needs_gpu == (v.runtime not in (Runtime.ORT, Runtime.OV, Runtime.TORCH))
         if spec.artefact is Artefact.CHECKPOINT:  # the .pt holds FP32 weights; torch-cuda:fp16 halves them
-            assert v.runtime in (Runtime.TORCH, Runtime.TORCH_CUDA) and "baseline" in spec.note
+            assert v.runtime in (Runtime.TORCH, Runtime.TORCH_CUDA)
+            assert "baseline" in spec.note or (v.precision is Precision.BF16 and "autocast" in spec.note)
+        elif v.precision is Precision.BF16:  # no BF16 file: the runtime computes in BF16 from the FP32 one
+            assert spec.artefact is Artefact.ONNX_FP32 and "native BF16" in spec.note
         else:  # an ONNX file carries the precision it runs
             assert spec.artefact.value.split("-")[1] == v.precision.value
 
@@ -48,7 +54,7 @@ def test_each_row_names_a_backend_that_runs_its_runtime():
         cls = backend_class(v.runtime)  # imports the module the table names; no GPU library is needed for that
         assert issubclass(cls, Backend) and cls.runtime is v.runtime, spec.backend
         assert spec.backend.endswith(f":{cls.__name__}")
-        assert spec.artefact.precision is v.precision or spec.artefact is Artefact.CHECKPOINT
+        assert spec.artefact.precision in (v.precision, Precision.FP32) or spec.artefact is Artefact.CHECKPOINT
     # one backend per runtime: a runtime's rows never disagree
     for rt in Runtime:
         assert len({s.backend for v, s in VARIANTS.items() if v.runtime is rt}) <= 1
@@ -63,3 +69,15 @@ def test_artefact_of_a_precision_and_the_reference_appended_once():
     int8 = Variant.parse("ort:int8")
     assert with_reference([int8]) == [int8, REFERENCE]
     assert with_reference([REFERENCE, int8]) == [REFERENCE, int8]
+
+
+@pytest.mark.parametrize("text", ["ov:fp16", "trt:bf16", "ort:bf16"])
+def test_a_cell_left_empty_on_purpose_says_why(text):
+    from core.variants import ABSENT
+
+    runtime, precision = text.split(":")
+    cell = Variant(Runtime(runtime), Precision(precision))
+    with pytest.raises(InputError) as err:
+        Variant.parse(text)
+    assert str(err.value).startswith(f"{text} is not offered: ") and ABSENT[cell] in str(err.value)
+    assert cell not in VARIANTS

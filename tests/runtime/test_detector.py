@@ -6,6 +6,7 @@ import pytest
 from core.measure.metrics import agreement
 from core.runtime.processing import PostParams
 from core.variants import Variant
+from tests.conftest import runnable
 
 # The official YOLOv5 pipeline on bus.jpg (ort:fp32, 640, conf 0.25, IoU 0.45), from the issue.
 OFFICIAL_BUS = [
@@ -16,9 +17,9 @@ OFFICIAL_BUS = [
 ]
 
 
-@pytest.mark.parametrize("variant", ["ort:fp32", "torch:fp32"])
+@pytest.mark.parametrize("variant", ["ort:fp32", "ov:fp32", "torch:fp32"])
 def test_fp32_on_bus_matches_the_official_yolov5_pipeline(detectors, bus_image, variant):
-    """ONNX Runtime and the PyTorch baseline (the checkpoint itself) both give the official four."""
+    """ONNX Runtime, OpenVINO and the PyTorch baseline (the checkpoint itself) all give the official four."""
     res = detectors[variant].detect(bus_image, PostParams(conf=0.25, iou=0.45))
     got = sorted(
         zip(res.detections.class_names, res.detections.confidence, res.detections.xyxy, strict=True),
@@ -33,10 +34,21 @@ def test_fp32_on_bus_matches_the_official_yolov5_pipeline(detectors, bus_image, 
     assert t.preprocess > 0 and t.inference > 0 and t.postprocess > 0
 
 
-@pytest.mark.parametrize(("variant", "max_dconf"), [("ort:fp16", 0.01), ("ort:int8", 0.1)])
+def test_openvino_fp32_boxes_are_onnx_runtime_s_within_a_pixel(detectors, bus_image):
+    ref = detectors["ort:fp32"].detect(bus_image).detections
+    got = detectors["ov:fp32"].detect(bus_image).detections
+    assert list(got.class_names) == list(ref.class_names)
+    np.testing.assert_allclose(got.xyxy, ref.xyxy, atol=1.0)
+    np.testing.assert_allclose(got.confidence, ref.confidence, atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("variant", "max_dconf"),
+    [("ort:fp16", 0.01), ("ort:int8", 0.1), ("ov:bf16", 0.03), ("ov:int8", 0.1), ("torch:bf16", 0.03)],
+)
 def test_reduced_precision_finds_the_same_people_and_bus(detectors, bus_image, variant, max_dconf):
     ref = detectors["ort:fp32"].detect(bus_image).detections
-    got = detectors[variant].detect(bus_image).detections
+    got = runnable(detectors, variant).detect(bus_image).detections
     a = agreement(ref, got)
     assert a.missed == 0 and a.matched == len(ref)
     assert a.mean_abs_dconf < max_dconf
@@ -111,8 +123,9 @@ def test_the_numpy_box_decode_gives_what_the_whole_graph_gives(store, detectors,
     )
 
 
-def test_a_batch_gives_each_image_its_own_detections(detectors, bus_image):
-    det = detectors["ort:int8"]
+@pytest.mark.parametrize("variant", ["ort:int8", "ov:int8"])
+def test_a_batch_gives_each_image_its_own_detections(detectors, bus_image, variant):
+    det = detectors[variant]
     assert det.max_batch is None  # the cut graph takes any batch
     images = [bus_image, np.ascontiguousarray(bus_image[::2, ::3]), np.ascontiguousarray(bus_image[:, :400])]
     batched = det.detect_batch(images)

@@ -90,6 +90,11 @@ class Backend(ABC):
     def available(cls) -> Availability:
         """Whether this runtime can run on this machine, and if not, why."""
 
+    @classmethod
+    def precision_available(cls, precision: Precision) -> Availability:
+        """Whether this runtime computes ``precision`` natively on this machine (BF16 needs the CPU's support)."""
+        return Availability(True)
+
     @abstractmethod
     def _load(self, model_path: Path, precision: Precision, progress: Progress) -> None:
         """Load ``model_path`` (an ONNX file carrying ``precision``); long work reports ``progress``."""
@@ -109,6 +114,9 @@ class Backend(ABC):
         status = self.available()
         if not status:
             raise RuntimeUnavailableError(f"{self.runtime.label} cannot run here: {status.reason}")
+        status = self.precision_available(precision)
+        if not status:
+            raise RuntimeUnavailableError(f"{self.runtime.value}:{precision.value} cannot run here: {status.reason}")
         self._load(model_path, precision, progress)
         self._loaded = True
 
@@ -136,9 +144,12 @@ def backend_class(runtime: Runtime) -> type[Backend]:
     return cls
 
 
-def availability(runtime: Runtime) -> Availability:
+def availability(runtime: Runtime, precision: Precision | None = None) -> Availability:
+    """Whether ``runtime`` (and, given, its ``precision``) can run on this machine, and if not, why."""
     try:
-        return backend_class(runtime).available()
+        cls = backend_class(runtime)
+        status = cls.available()
+        return status if not status or precision is None else cls.precision_available(precision)
     except ImportError as exc:  # the backend module itself needs something missing
         return Availability(False, f"cannot import its backend: {exc}")
 
@@ -148,14 +159,16 @@ def runtime_availability() -> list[dict[str, Any]]:
     rows = []
     for runtime in Runtime:
         status = availability(runtime)
-        precisions = [v.precision.value for v in VARIANTS if v.runtime is runtime]
+        precisions = [v.precision for v in VARIANTS if v.runtime is runtime]
+        not_here = {p.value: why.reason for p in precisions if status and not (why := availability(runtime, p))}
         rows.append(
             {
                 "runtime": runtime.value,
                 "label": runtime.label,
                 "available": status.ok,
                 "reason": status.reason,
-                "precisions": precisions,
+                "precisions": [p.value for p in precisions],
+                "unavailable_precisions": not_here,  # precision -> why not, for a runtime that runs here
             }
         )
     return rows

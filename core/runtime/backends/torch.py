@@ -20,6 +20,7 @@ from core.progress import Progress
 from core.runtime.backends.base import Availability, Backend, BackendOptions
 from core.runtime.backends.gpu import gpu_then
 from core.runtime.backends.onnxruntime import physical_cores
+from core.runtime.cpu import cpu_features
 from core.variants import Precision, Runtime
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class _TorchBackend(Backend):
         self._model: torch.nn.Module | None = None
         self._device: torch.device | None = None
         self._dtype: torch.dtype | None = None
+        self._autocast: torch.dtype | None = None  # CPU BF16: the FP32 module run under autocast to this dtype
 
     @property
     def max_batch(self) -> int | None:
@@ -69,7 +71,10 @@ class _TorchBackend(Backend):
         progress(0.2, f"PyTorch: loading {model_path.name}")
         model = _fused(load_legacy(model_path).model)
         device = torch.device(self.device_type, self.options.device_id if self.device_type == "cuda" else None)
-        dtype = torch.float16 if precision is Precision.FP16 else torch.float32
+        dtype = {Precision.FP16: torch.float16, Precision.BF16: torch.bfloat16}.get(precision, torch.float32)
+        if self.device_type == "cpu" and precision is Precision.BF16:
+            # CPU autocast: convolutions and matmuls in bfloat16 (oneDNN's native kernels), the rest in FP32
+            self._autocast, dtype = torch.bfloat16, torch.float32
         try:
             model = model.to(device=device, dtype=dtype).eval()
         except Exception as exc:  # CUDA out of memory, a broken driver...
@@ -80,7 +85,10 @@ class _TorchBackend(Backend):
         import torch
 
         assert self._model is not None and self._device is not None
-        with torch.inference_mode():
+        autocast = (
+            torch.autocast("cpu", dtype=self._autocast) if self._autocast is not None else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self._device, self._dtype)
             y = self._model(x)
             out: np.ndarray = y.float().cpu().numpy()  # .cpu() waits for the GPU: the time is all in
@@ -99,7 +107,11 @@ class _TorchBackend(Backend):
         import torch
 
         if self.device_type == "cpu":
-            return f"{self.runtime.label} {torch.__version__}, eager, Conv+BN fused, {torch.get_num_threads()} threads"
+            bf16 = ", autocast bf16" if self._autocast is not None else ""
+            return (
+                f"{self.runtime.label} {torch.__version__}, eager, Conv+BN fused{bf16}, "
+                f"{torch.get_num_threads()} threads"
+            )
         name = ""
         with contextlib.suppress(Exception):
             name = f" on {torch.cuda.get_device_name(self._device)}"
@@ -114,6 +126,12 @@ class TorchCpuBackend(_TorchBackend):
     def available(cls) -> Availability:
         return _torch_present()
 
+    @classmethod
+    def precision_available(cls, precision: Precision) -> Availability:
+        if precision is Precision.BF16 and (why := cpu_features().bf16_reason()):
+            return Availability(False, f"{why} (PyTorch would emulate it)")
+        return Availability(True)
+
 
 class TorchCudaBackend(_TorchBackend):
     runtime = Runtime.TORCH_CUDA
@@ -122,6 +140,16 @@ class TorchCudaBackend(_TorchBackend):
     @classmethod
     def available(cls) -> Availability:
         return gpu_then(cls._torch_sees_the_gpu)
+
+    @classmethod
+    def precision_available(cls, precision: Precision) -> Availability:
+        if precision is not Precision.BF16:
+            return Availability(True)
+        import torch
+
+        if not torch.cuda.is_bf16_supported(including_emulation=False):
+            return Availability(False, "this GPU has no native BF16 (compute capability 8.0 or later has it)")
+        return Availability(True)
 
     @staticmethod
     def _torch_sees_the_gpu() -> Availability:
