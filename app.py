@@ -48,6 +48,7 @@ with st.sidebar:
         else "INT8 calibration: the bundled pictures, for a first look (set a folder of your own on the Models page)"
     )
     st.caption(f"Uploads up to {widgets.MAX_UPLOAD_MB} MB per file.")
+    st.caption(f"Measured on: {widgets.machine()}")
     for words in access.sidebar_words():
         st.caption(words)
 

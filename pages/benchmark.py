@@ -8,7 +8,7 @@ from core.data import IMAGE_TYPES, load_image, sample_images
 from core.errors import InputError
 from core.measure import BenchJob, BenchRun, build_cards, transfer_lines
 from core.report import latency_distribution, stage_split, throughput
-from core.runtime import system_info
+from core.runtime import machine_line, system_info
 from ui import jobs, messages, model, navigation, pool, report_sections, widgets
 from ui.state import AccuracyState, BenchmarkState
 
@@ -145,7 +145,7 @@ export = run.to_dict() | {"threads": threads or None}
 d1, d2 = st.columns(2)
 d1.download_button("Download CSV", bench.to_csv(), "benchmark.csv", "text/csv", disabled=busy)
 d2.download_button("Download JSON", json.dumps(export, indent=2), "benchmark.json", "application/json", disabled=busy)
-with st.expander("Measured on"):
+with st.expander(f"Measured on {machine_line(info)}"):
     st.json(info)
 
 if busy:
@@ -156,7 +156,7 @@ report_sections.put_section(
     report_sections.ReportSection(
         "Benchmark",
         [
-            ("text", f"{model_name} @ {imgsz}px on {info['cpu']} ({info['cores_logical']} cores), GPU: {info['gpu']}."),
+            ("text", f"{model_name} @ {imgsz}px on {machine_line(info)}."),
             *[("text", card.headline()) for card in cards],
             ("table", card_frame),
             ("table", table),

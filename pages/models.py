@@ -11,7 +11,7 @@ from core.config import OFFICIAL_MODELS, cache_dir
 from core.errors import CoreError
 from core.measure import digest
 from core.model import SourceKind, recipe_rows, resolve_model
-from core.runtime import runtime_availability, system_info
+from core.runtime import cpu_features, runtime_availability, system_info
 from core.variants import Artefact
 from ui import access, messages, model, navigation, pool, session_files, widgets
 
@@ -219,6 +219,13 @@ if cluster_address:
         )  # fmt: skip
 
 st.subheader("Runtimes on this machine")
+_cpu = cpu_features()
+st.caption(
+    f"This CPU: {_cpu.summary()}. "
+    + ("BF16 is native: ov:bf16 and torch:bf16 compute in it. " if _cpu.bf16 else f"BF16: {_cpu.bf16_reason()}. ")
+    + f"INT8 (cpu flavour) files use {8 if _cpu.vnni else 7}-bit weights here "
+    + ("(VNNI sums int8 products without overflow)." if _cpu.vnni else "(no VNNI: 8-bit weights could overflow).")
+)
 st.dataframe(
     pd.DataFrame(
         [
@@ -226,7 +233,8 @@ st.dataframe(
                 "runtime": r["label"],
                 "variants": ", ".join(f"{r['runtime']}:{p}" for p in r["precisions"]),
                 "available": "yes" if r["available"] else "no",
-                "why not": r["reason"],
+                "why not": r["reason"]
+                or "; ".join(f"{r['runtime']}:{p}: {why}" for p, why in r["unavailable_precisions"].items()),
             }
             for r in runtime_availability()
         ]

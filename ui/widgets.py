@@ -15,9 +15,9 @@ from streamlit.delta_generator import DeltaGenerator
 from core.errors import CoreError
 from core.measure import MIN_CONF, DecisionCard, cards_table
 from core.model import NEEDS_CALIBRATION, ModelStore, list_images
-from core.runtime import Availability, PostParams, runtime_availability
+from core.runtime import Availability, PostParams, machine_line, runtime_availability, system_info
 from core.tables import Table
-from core.variants import REFERENCE, VARIANTS, Precision, Runtime, Variant
+from core.variants import ABSENT, REFERENCE, VARIANTS, Precision, Runtime, Variant
 from ui import messages
 
 if TYPE_CHECKING:
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 
 _BUILD_NOTES = "_widgets:build_notes"  # the placeholder announce_builds wrote into
 MAX_UPLOAD_MB = 200  # keep in sync with .streamlit/config.toml server.maxUploadSize
+
+
+@st.cache_data(show_spinner=False)
+def machine() -> str:
+    """What every number on these pages is measured on: the CPU, its instruction sets, the GPU."""
+    return machine_line(system_info())
 
 
 def _statuses(rows: list[dict[str, Any]]) -> dict[str, tuple[bool, str]]:
@@ -122,13 +128,14 @@ def variant_picker(
 def _grid(picking: _Picking, node: str = "", runtimes: dict[str, tuple[bool, str]] | None = None) -> list[Variant]:
     """The variant table as checkboxes (on ``node`` when given, with that node's ``runtimes``)."""
     precisions = list(Precision)
-    header = st.columns([2, 1, 1, 1])
+    widths = [2] + [1] * len(precisions)
+    header = st.columns(widths)
     header[0].caption("runtime")
     for col, p in zip(header[1:], precisions, strict=True):
         col.caption(p.value.upper())
     chosen: list[Variant] = []
     for rt in Runtime:
-        cols = st.columns([2, 1, 1, 1])
+        cols = st.columns(widths)
         row = {p: Variant(rt, p) for p in precisions if Variant(rt, p) in VARIANTS}
         row = {p: v.on(node) for p, v in row.items()} if node else row
         statuses = {p: variant_status(v, picking.store, runtimes) for p, v in row.items()}
@@ -136,8 +143,8 @@ def _grid(picking: _Picking, node: str = "", runtimes: dict[str, tuple[bool, str
         # a runtime that cannot run here is greyed out, with the reason in full below the grid
         cols[0].markdown(f"**{rt.label}**" if usable else f":gray[{rt.label} (unavailable)]")
         for col, p in zip(cols[1:], precisions, strict=True):
-            if p not in row:
-                col.markdown("—")
+            if p not in row:  # an empty cell; one left empty on purpose says why on hover
+                col.markdown("—", help=ABSENT.get(Variant(rt, p)))
                 continue
             v, status = row[p], statuses[p]
             tip = status.reason or VARIANTS[v.base].note or None

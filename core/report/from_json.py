@@ -19,6 +19,7 @@ from core.measure import Speedup
 from core.report.charts import LATENCY_AXIS, TEMPLATE
 from core.report.colours import variant_colour
 from core.report.html import ReportSection
+from core.runtime import machine_line
 
 KINDS = ("compare", "bench", "eval", "video")
 
@@ -116,7 +117,7 @@ def _bench(doc: dict[str, Any]) -> ReportSection:
     items += [
         ("table", table),
         ("figure", fig),
-        ("text", f"Measured on {system.get('cpu')}, GPU: {system.get('gpu')}."),
+        ("text", f"Measured on {machine_line(system)}."),
     ]
     return ReportSection("Benchmark", items)
 

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from core.runtime import machine_line
+
 ItemKind = Literal["text", "table", "figure", "image"]
 
 
@@ -89,10 +91,7 @@ def render_html(title: str, sections: list[ReportSection], system: dict[str, Any
         f"<p class='meta'>Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}</p>",
     ]
     if system:
-        parts.append(
-            f"<p class='meta'>Measured on {html.escape(str(system.get('cpu')))}, "
-            f"{system.get('cores_logical')} logical cores, GPU: {html.escape(str(system.get('gpu')))}</p>"
-        )
+        parts.append(f"<p class='meta'>Measured on {html.escape(machine_line(system))}</p>")
     if not sections:
         parts.append("<p>No results in this session yet.</p>")
     for section in sections:

@@ -23,7 +23,7 @@ from core.runtime.legacy_yolov5 import ULTRALYTICS_PREFIX, checkpoint_globals, l
 from core.runtime.onnx_file import ModelInfo, fp16_shape_inputs, inspect_onnx
 from core.runtime.placement import Node
 from core.runtime.processing import EVAL_PARAMS, OutputLayout, PostParams, postprocess, preprocess
-from core.runtime.system import system_info
+from core.runtime.system import machine_line, system_info
 
 __all__ = [
     "EVAL_PARAMS",
@@ -52,6 +52,7 @@ __all__ = [
     "fp16_shape_inputs",
     "inspect_onnx",
     "load_legacy",
+    "machine_line",
     "physical_cores",
     "postprocess",
     "preprocess",

@@ -66,3 +66,10 @@ def system_info() -> dict[str, Any]:
         "execution_providers": providers,
         "versions": {p: v for p in PACKAGES if (v := _version(p))},
     }
+
+
+def machine_line(system: dict[str, Any]) -> str:
+    """'AMD EPYC (2 physical cores; AVX2, AVX-512, VNNI, BF16), GPU: none: …' — a result's "measured on" line."""
+    cores = system.get("cores_physical") or system.get("cores_logical")
+    sets = system.get("cpu_summary") or "instruction sets not recorded"
+    return f"{system.get('cpu')} ({cores} cores; {sets}), GPU: {system.get('gpu')}"

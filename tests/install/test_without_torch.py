@@ -1,7 +1,7 @@
 """An install for .onnx models only (requirements-onnx.txt: no torch, torchvision or ultralytics) works.
 
 Simulated for real: a Python that cannot find those packages at all (this venv's site-packages without
-them, and ``-S`` so nothing else is searched). Detection, comparison and benchmarks run on an ONNX file;
+them, and ``-S`` so nothing else is searched). Detection, comparison (OpenVINO too) and benchmarks run on an ONNX file;
 mAP, which uses ultralytics' matching, says what to install; torch is never imported.
 """
 
@@ -50,9 +50,9 @@ def test_onnx_models_run_without_torch_and_map_says_what_it_needs(no_torch_path,
     cache = ["--cache-dir", str(tmp_path)]
     detect = _core(no_torch_path, "detect", picture, "--model", model, "--json", *cache)
     assert detect.returncode == 0, detect.stderr
-    compare = _core(no_torch_path, "compare", picture, "--model", model, "--variants", "ort:fp32,ort:fp16",
+    compare = _core(no_torch_path, "compare", picture, "--model", model, "--variants", "ort:fp32,ort:fp16,ov:fp32",
                     "--runs", "2", *cache)  # fmt: skip
-    assert compare.returncode == 0, compare.stderr
+    assert compare.returncode == 0 and "ov:fp32" in compare.stdout, compare.stderr  # OpenVINO is in this install
     bench = _core(no_torch_path, "bench", "--model", model, "--variants", "ort:fp32", "--iterations", "3", *cache)
     assert bench.returncode == 0 and "ort:fp32" in bench.stdout, bench.stderr  # timed on the project's picture
     doctor = _core(no_torch_path, "doctor")
