@@ -147,3 +147,33 @@ print(sorted(m for m in ("torch", "ultralytics") if m in sys.modules))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_int8_weight_range_follows_the_cpu_and_names_the_file(store, monkeypatch):
+    from core.runtime.cpu import CpuFeatures, cpu_features
+
+    here = Int8Options()
+    assert here.reduce_range is not cpu_features().vnni  # 8-bit weights only where VNNI sums them without overflow
+    for flags, seven in ((frozenset({"avx2"}), True), (frozenset({"avx2", "avx512_vnni"}), False),
+                         (frozenset({"avx2", "avx_vnni"}), False)):  # fmt: skip
+        monkeypatch.setattr("core.runtime.cpu.cpu_features", lambda flags=flags: CpuFeatures(flags))
+        monkeypatch.setattr("core.runtime.cpu_features", lambda flags=flags: CpuFeatures(flags))
+        assert Int8Options().reduce_range is seven
+    seven_bit = ModelStore(store.source, store.cache_root, calib_dir=store.calib_dir,
+                           int8=Int8Options(reduce_range=True))  # fmt: skip
+    eight_bit = ModelStore(store.source, store.cache_root, calib_dir=store.calib_dir,
+                           int8=Int8Options(reduce_range=False))  # fmt: skip
+    assert seven_bit.path_for(Artefact.ONNX_INT8_CPU) != eight_bit.path_for(Artefact.ONNX_INT8_CPU)
+
+
+def test_weight_bits_on_the_command_line_overrides_the_cpu_s_choice(yolov5n_pt, session_cache):
+    from core.cli.options import store as open_from_args
+    from core.cli.registry import build_parser
+
+    parser = build_parser()
+    base = ["detect", "x.jpg", "--model", str(yolov5n_pt), "--cache-dir", str(session_cache)]
+    for bits, seven in (("7", True), ("8", False)):
+        assert open_from_args(parser.parse_args([*base, "--weight-bits", bits])).int8.reduce_range is seven
+    assert open_from_args(parser.parse_args(base)).int8.reduce_range is Int8Options().reduce_range
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--weight-bits", "6"])
