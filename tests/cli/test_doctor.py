@@ -37,7 +37,7 @@ def test_gpu_check_without_gpu_has_nothing_to_check_and_exits_0(capsys, tmp_path
     report = json.loads(capsys.readouterr().out)["gpu_check"]
     assert report["status"] == "nothing-to-check" and report["variants"] == []
     assert set(report["unavailable"]) == {"ort-cuda", "ort-trt", "trt", "torch-cuda"}
-    assert report["recall_thresholds"] == {"fp32": 0.95, "fp16": 0.93, "int8": 0.8}
+    assert report["recall_thresholds"] == {"fp32": 0.95, "fp16": 0.93, "bf16": 0.93, "int8": 0.8}
 
 
 def test_plain_doctor_is_unchanged_by_the_new_options(capsys):

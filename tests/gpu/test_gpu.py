@@ -99,7 +99,7 @@ def test_onnxruntime_gpu_providers_detect_like_cpu_fp32(store, trt_int8_store, b
 
 @pytest.mark.gpu
 @needs_gpu
-@pytest.mark.parametrize("variant", ["torch-cuda:fp32", "torch-cuda:fp16"])
+@pytest.mark.parametrize("variant", ["torch-cuda:fp32", "torch-cuda:fp16", "torch-cuda:bf16"])
 def test_the_pytorch_baseline_on_the_gpu_detects_like_cpu_fp32(store, bus_image, reference_bus, variant):
     """The one GPU path a machine carrying only PyTorch with CUDA can verify."""
     v = Variant.parse(variant)

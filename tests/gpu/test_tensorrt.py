@@ -72,6 +72,7 @@ def test_gpu_variants_in_the_table_and_their_artefacts():
             "trt:int8",
             "torch-cuda:fp32",
             "torch-cuda:fp16",
+            "torch-cuda:bf16",
         ]
     )
     assert gpu["trt:fp32"].artefact is Artefact.ONNX_FP32
