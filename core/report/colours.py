@@ -24,6 +24,12 @@ _VARIANT_PALETTE = (
     "#7b4173",  # plum
     "#5254a3",  # indigo
     "#9c9ede",  # lavender
+    "#be185d",  # raspberry
+    "#0369a1",  # sky
+    "#6d28d9",  # violet
+    "#a21caf",  # fuchsia
+    "#57534e",  # stone
+    "#0f766e",  # deep teal
 )
 VARIANT_COLOURS: dict[str, str] = {str(v): _VARIANT_PALETTE[i % len(_VARIANT_PALETTE)] for i, v in enumerate(VARIANTS)}
 # Saved INT8 recipes (ort:int8@NAME) and variants on cluster nodes (gpu-box/trt:fp16): one of these, by the
