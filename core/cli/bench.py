@@ -12,14 +12,14 @@ from core.cli import options
 from core.data import default_sample, load_image
 from core.measure import BenchRun, TransferWatch, benchmark_variants
 from core.progress import TqdmProgress
-from core.runtime import system_info
-from core.variants import CPU_VARIANTS, parse_variants
+from core.runtime import runnable_cpu_variants, system_info
+from core.variants import parse_variants
 
 GROUPS = (options.model(), options.post, options.output)
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--variants", default=",".join(str(v) for v in CPU_VARIANTS))
+    p.add_argument("--variants", default=None, help="default: every CPU variant this machine can run")
     p.add_argument("--image", type=Path, help="image to run (default: the bus.jpg sample)")
     p.add_argument("--warmup", type=options.at_least(0), default=10)
     p.add_argument("--iterations", type=options.at_least(1), default=100)
@@ -27,7 +27,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> BenchRun:
-    variants = parse_variants(args.variants)
+    variants = parse_variants(args.variants or [str(v) for v in runnable_cpu_variants()])
     params = options.post_params(args)
     store = options.store(args)
     image_path = args.image or default_sample()

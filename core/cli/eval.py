@@ -15,15 +15,15 @@ from core.data import load_dataset
 from core.measure import SHARDED_LATENCY, EvalRun, evaluate, summarize
 from core.model import ModelStore
 from core.progress import TqdmProgress
-from core.runtime import PostParams
-from core.variants import CPU_VARIANTS, REFERENCE, Variant, parse_variants, with_reference
+from core.runtime import PostParams, runnable_cpu_variants
+from core.variants import REFERENCE, Variant, parse_variants, with_reference
 
 GROUPS = (options.model(), options.output)
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, help="folder with images/ and labels/")
-    p.add_argument("--variants", default=",".join(str(v) for v in CPU_VARIANTS))
+    p.add_argument("--variants", default=None, help="default: every CPU variant this machine can run")
     p.add_argument("--max-images", type=options.at_least(1), default=None)
     p.add_argument("--batch", type=options.at_least(1), default=1, help="images per runtime call (default 1)")
     p.add_argument("--shards", type=options.at_least(1), default=None,
@@ -42,7 +42,7 @@ def _sharded(store: ModelStore, variants: list[Variant], needed: list[Variant], 
 
 
 def run(args: argparse.Namespace) -> EvalRun:
-    variants = parse_variants(args.variants)
+    variants = parse_variants(args.variants or [str(v) for v in runnable_cpu_variants()])
     store = options.store(args)
     dataset = load_dataset(args.data, args.max_images)
     for warning in (dataset.layout and f"note: read {dataset.layout}", dataset.inventory.pairing_warning,

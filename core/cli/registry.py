@@ -59,7 +59,7 @@ def commands() -> dict[str, Command]:
 
 
 # How `--help` lists them: the everyday ones first (a command missing here is listed after, by name).
-ORDER = ("detect", "compare", "bench", "eval", "video", "report", "convert", "drift", "explore", "recipes")
+ORDER = ("detect", "compare", "bench", "profile", "eval", "video", "report", "convert", "drift", "explore", "recipes")
 
 
 def build_parser() -> argparse.ArgumentParser:

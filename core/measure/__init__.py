@@ -1,6 +1,6 @@
-"""Measurements: mAP, latency statistics and intervals, benchmarks, comparisons, evaluation, decision
-cards, and the transfer of variants on cluster nodes; runs on a worker thread (:class:`Job`: a benchmark,
-an evaluation, and what the video and precision rooms build on it).
+"""Measurements: mAP, latency statistics and intervals, benchmarks, per-block profiles, comparisons, evaluation,
+decision cards, and the transfer of variants on cluster nodes; runs on a worker thread (:class:`Job`: a
+benchmark, an evaluation, and what the video and precision rooms build on it).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from core.measure.metrics import (
     match_detections,
     pareto_front,
 )
+from core.measure.profile import BlockTime, ProfileRun, VariantProfile, profile_variants
 from core.measure.transfer import (
     TransferWatch,
     transfer_lines,
@@ -55,6 +56,7 @@ __all__ = [
     "BenchJob",
     "BenchResult",
     "BenchRun",
+    "BlockTime",
     "Collected",
     "CompareResult",
     "CompareRun",
@@ -70,10 +72,12 @@ __all__ = [
     "MapDelta",
     "MapResult",
     "Match",
+    "ProfileRun",
     "Speedup",
     "Stopped",
     "TransferWatch",
     "VariantEval",
+    "VariantProfile",
     "agreement_over",
     "bench_table",
     "benchmark_variants",
@@ -87,6 +91,7 @@ __all__ = [
     "paired_delta",
     "pareto_front",
     "per_class_table",
+    "profile_variants",
     "read_image_files",
     "read_images",
     "summarize",

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from core.progress import Progress, no_progress
+from core.runtime import module_of
 from core.tables import Column, Table
 
 _SAVED = "_ReshapedSavedOutput"  # what qdq_loss_debug appends to the tensors it adds as outputs
@@ -33,22 +34,7 @@ def block_of(tensor: str) -> str:
     return m.group(1) if m else ""
 
 
-def _module(tensors: Sequence[str]) -> str:
-    """What a YOLOv5 block is, from the names of the tensors it holds (as the checkpoint's layer list says)."""
-    joined = " ".join(tensors)
-    if "/m.0/" in joined and "/cv3/" in joined:
-        return "C3"
-    if "MaxPool" in joined:
-        return "SPPF"
-    if "Resize" in joined:
-        return "Upsample"
-    if "/m.0/" in joined or "/m.2/" in joined:
-        return "Detect"
-    if "/conv/" in joined or "/act/" in joined:
-        return "Conv"
-    if "Concat" in joined:
-        return "Concat"
-    return "?"
+_module = module_of  # what a block is: Conv, C3, SPPF, Upsample, Concat, Detect
 
 
 @dataclass(frozen=True)

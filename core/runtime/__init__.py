@@ -10,10 +10,12 @@ from core.runtime.backends import (
     OrtOptions,
     availability,
     create_backend,
+    runnable_cpu_variants,
     runtime_availability,
 )
 from core.runtime.backends.gpu import GpuInfo, probe_gpu
 from core.runtime.backends.onnxruntime import physical_cores
+from core.runtime.blocks import block_in, block_index, module_of
 from core.runtime.cpu import CpuFeatures, cpu_features
 from core.runtime.detections import DetectionResult, Detections, StageTimings
 from core.runtime.detector import Detector, RawOutput
@@ -45,6 +47,8 @@ __all__ = [
     "StageTimings",
     "YoloV5Head",
     "availability",
+    "block_in",
+    "block_index",
     "box_iou",
     "checkpoint_globals",
     "cpu_features",
@@ -53,10 +57,12 @@ __all__ = [
     "inspect_onnx",
     "load_legacy",
     "machine_line",
+    "module_of",
     "physical_cores",
     "postprocess",
     "preprocess",
     "probe_gpu",
+    "runnable_cpu_variants",
     "runtime_availability",
     "system_info",
 ]

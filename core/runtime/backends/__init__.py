@@ -6,10 +6,13 @@ from core.runtime.backends.base import (
     Availability,
     Backend,
     BackendOptions,
+    NodeProfiler,
+    NodeTime,
     OrtOptions,
     TensorrtOptions,
     availability,
     create_backend,
+    runnable_cpu_variants,
     runtime_availability,
 )
 
@@ -17,9 +20,12 @@ __all__ = [
     "Availability",
     "Backend",
     "BackendOptions",
+    "NodeProfiler",
+    "NodeTime",
     "OrtOptions",
     "TensorrtOptions",
     "availability",
     "create_backend",
+    "runnable_cpu_variants",
     "runtime_availability",
 ]

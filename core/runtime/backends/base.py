@@ -13,7 +13,7 @@ import numpy as np
 from core.errors import CoreError, RuntimeUnavailableError
 from core.progress import Progress, no_progress
 from core.runtime.head import YoloV5Head
-from core.variants import VARIANTS, Precision, Runtime, runtime_spec
+from core.variants import VARIANTS, Precision, Runtime, Variant, runtime_spec
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,41 @@ class Availability:
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+@dataclass(frozen=True)
+class NodeTime:
+    """One node of a runtime's executed graph, from its own profiler (:meth:`Backend.profile_nodes`)."""
+
+    name: str  # the node's name in the runtime's graph (ONNX node names, OpenVINO layers, YOLOv5 modules)
+    op: str  # its kernel or op type as the runtime ran it (QLinearConv, Conv, brgconv_avx512:bf16, C3)
+    kind: str  # "compute" | "quantize" (Q/DQ, requantize) | "reorder" (layout reorders and casts)
+    precision: str  # what it computed in: "int8", "bf16", "fp16", "fp32", or "" when the profiler does not say
+    ms: float  # median over the profiled runs
+
+
+class NodeProfiler(ABC):
+    """``run`` (many times) -> ``nodes``: each executed node's median time over the runs after the first (which
+    allocates), in execution order. Use as a context manager to release it."""
+
+    @abstractmethod
+    def run(self, batch: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def nodes(self) -> list[NodeTime]: ...
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> NodeProfiler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def median_after_first(times: list[float]) -> float:
+    return float(np.median(times[1:] or times))
 
 
 @dataclass(frozen=True)
@@ -90,6 +125,11 @@ class Backend(ABC):
     def available(cls) -> Availability:
         """Whether this runtime can run on this machine, and if not, why."""
 
+    def profiler(self) -> NodeProfiler:
+        """The runtime's own per-node profiler on a model like this one (the graph :meth:`infer_heads` runs when
+        :attr:`head` is set, else the whole model); its calls can be interleaved with plain ones."""
+        raise CoreError(f"{self.runtime.label}: no per-node profiler for this runtime")
+
     @classmethod
     def precision_available(cls, precision: Precision) -> Availability:
         """Whether this runtime computes ``precision`` natively on this machine (BF16 needs the CPU's support)."""
@@ -152,6 +192,14 @@ def availability(runtime: Runtime, precision: Precision | None = None) -> Availa
         return status if not status or precision is None else cls.precision_available(precision)
     except ImportError as exc:  # the backend module itself needs something missing
         return Availability(False, f"cannot import its backend: {exc}")
+
+
+def runnable_cpu_variants() -> list[Variant]:
+    """The CPU rows of the table this machine can run (a BF16 row needs native BF16): what a command runs when
+    it is not told which variants."""
+    from core.variants import CPU_VARIANTS
+
+    return [v for v in CPU_VARIANTS if availability(v.runtime, v.precision)]
 
 
 def runtime_availability() -> list[dict[str, Any]]:

@@ -16,7 +16,14 @@ import numpy as np
 
 from core.errors import RuntimeUnavailableError
 from core.progress import Progress
-from core.runtime.backends.base import Availability, Backend, BackendOptions
+from core.runtime.backends.base import (
+    Availability,
+    Backend,
+    BackendOptions,
+    NodeProfiler,
+    NodeTime,
+    median_after_first,
+)
 from core.runtime.backends.gpu import gpu_then
 from core.runtime.head import cut_at_head, head_from_model
 from core.variants import Precision, Runtime
@@ -55,6 +62,7 @@ class _OrtBackend(Backend):
         self._batched: dict[int, ort.InferenceSession] = {}  # batch size -> session (cut models only)
         self._batched_lock = threading.Lock()
         self.placement: dict[str, int] = {}  # provider -> nodes it ran in the first inference
+        self._model_source: str | bytes = b""  # what the session was made from (the cut model, or the path)
 
     @classmethod
     def _provider_present(cls) -> Availability:
@@ -142,7 +150,7 @@ class _OrtBackend(Backend):
         self.head = None
         if self.split_head:
             model = self._cut(model_path)
-        self._session_options, self._providers = so, providers
+        self._session_options, self._providers, self._model_source = so, providers, model
         with tempfile.TemporaryDirectory(prefix="yololab-placement-") as profile_dir:
             # the first inference is profiled: its trace says which provider ran each node
             so.enable_profiling = True
@@ -163,6 +171,11 @@ class _OrtBackend(Backend):
             self._output = self._session.get_outputs()[0].name
             self._run(self._session, None, {self._input: _zeros_for(self._session.get_inputs()[0])})
             self.placement = read_placement(Path(self._session.end_profiling()))
+
+    def profiler(self) -> NodeProfiler:
+        """ONNX Runtime's own session profiler on a session like this one: each node's kernel time, as the
+        optimised graph runs it (fused Conv, QLinearConv, NCHWc reorders, casts)."""
+        return _OrtProfiler(self)
 
     def _cut(self, model_path: Path) -> str | bytes:
         """The model cut before its box decode (serialized), or its path when it has no known head."""
@@ -239,6 +252,62 @@ _PROVIDER_SHORT = {
     "TensorrtExecutionProvider": "TensorRT",
 }
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
+
+
+class _OrtProfiler(NodeProfiler):
+    def __init__(self, backend: _OrtBackend) -> None:
+        self.backend = backend
+        self.outputs = list(backend.head.outputs) if backend.head is not None else [backend._output]
+        self.folder = tempfile.TemporaryDirectory(prefix="yololab-profile-")
+        so = backend.session_options()
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(self.folder.name) / "profile")
+        self.session: ort.InferenceSession | None = backend._open(backend._model_source, so)
+
+    def run(self, batch: np.ndarray) -> None:
+        assert self.session is not None
+        self.backend._run(self.session, self.outputs, {self.backend._input: batch})
+
+    def nodes(self) -> list[NodeTime]:
+        import json
+
+        assert self.session is not None
+        events = json.loads(Path(self.session.end_profiling()).read_text())
+        self.session = None
+        times: dict[str, list[float]] = {}
+        ops: dict[str, str] = {}
+        for e in sorted(events, key=lambda e: e.get("ts", 0)):
+            name = e.get("name", "")
+            if e.get("cat") == "Node" and name.endswith("_kernel_time"):
+                node = name.removesuffix("_kernel_time")
+                times.setdefault(node, []).append(e.get("dur", 0) / 1000)
+                ops[node] = e.get("args", {}).get("op_name", "")
+        cpu = self.backend.provider == "CPUExecutionProvider"  # a GPU provider's trace does not say its precision
+        return [
+            NodeTime(
+                node, ops[node], _ort_kind(ops[node]), _ort_precision(ops[node]) if cpu else "", median_after_first(ts)
+            )
+            for node, ts in times.items()
+        ]
+
+    def close(self) -> None:
+        self.session = None
+        self.folder.cleanup()
+
+
+_ORT_QUANTIZE = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConcat"}
+_ORT_REORDER = {"ReorderInput", "ReorderOutput", "Cast", "Transpose", "MemcpyFromHost", "MemcpyToHost"}
+
+
+def _ort_kind(op: str) -> str:
+    """Quantize (Q/DQ and requantizing concats), reorder (layout and type changes) or compute."""
+    return "quantize" if op in _ORT_QUANTIZE else "reorder" if op in _ORT_REORDER else "compute"
+
+
+def _ort_precision(op: str) -> str:
+    if op.startswith("QLinear") or op in ("QGemm", "ConvInteger", "MatMulInteger") or op in _ORT_QUANTIZE:
+        return "int8"
+    return "" if op in _ORT_REORDER else "fp32"  # the CPU provider computes FP16 files in FP32 (casts around)
 
 
 def _zeros_for(arg: Any) -> np.ndarray:

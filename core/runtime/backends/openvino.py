@@ -21,7 +21,14 @@ import numpy as np
 
 from core.errors import RuntimeUnavailableError
 from core.progress import Progress
-from core.runtime.backends.base import Availability, Backend, BackendOptions
+from core.runtime.backends.base import (
+    Availability,
+    Backend,
+    BackendOptions,
+    NodeProfiler,
+    NodeTime,
+    median_after_first,
+)
 from core.runtime.backends.onnxruntime import physical_cores
 from core.runtime.cpu import cpu_features
 from core.runtime.head import cut_at_head, head_from_model
@@ -56,6 +63,49 @@ def runtime_precisions(compiled: ov.CompiledModel) -> tuple[Counter[str], Counte
         if kind == "Convolution":
             convs[precision] += 1
     return layers, convs
+
+
+def _ov_kind(layer_type: str) -> str:
+    if layer_type == "FakeQuantize":
+        return "quantize"
+    return "reorder" if layer_type in ("Reorder", "Convert", "Transpose") else "compute"
+
+
+def _ov_precision(exec_type: str) -> str:
+    """``brgconv_avx512_1x1_bf16`` -> bf16; ``jit_avx512_I8`` -> int8; ``ref_f32`` -> fp32."""
+    tail = exec_type.rsplit("_", 1)[-1].lower()
+    return {"bf16": "bf16", "f32": "fp32", "fp32": "fp32", "f16": "fp16", "i8": "int8", "u8": "int8"}.get(tail, "")
+
+
+class _OvProfiler(NodeProfiler):
+    def __init__(self, backend: OpenvinoBackend) -> None:
+        assert backend._core is not None and backend._proto is not None
+        proto, head = backend._proto, backend.head
+        data = cut_at_head(proto, head) if head is not None else proto.SerializeToString()
+        core = backend._core
+        compiled = core.compile_model(core.read_model(data), "CPU", {**backend._config, "PERF_COUNT": True})
+        self.request = compiled.create_infer_request()
+        self.times: dict[str, list[float]] = {}
+        self.kinds: dict[str, tuple[str, str]] = {}
+
+    def run(self, batch: np.ndarray) -> None:
+        self.request.infer({0: np.ascontiguousarray(batch, np.float32)})
+        for info in self.request.get_profiling_info():
+            if str(info.status).rpartition(".")[2] == "EXECUTED":
+                self.times.setdefault(info.node_name, []).append(info.real_time.total_seconds() * 1000)
+                self.kinds[info.node_name] = (info.node_type, info.exec_type)
+
+    def nodes(self) -> list[NodeTime]:
+        return [
+            NodeTime(
+                name,
+                f"{self.kinds[name][0]}:{self.kinds[name][1]}",
+                _ov_kind(self.kinds[name][0]),
+                _ov_precision(self.kinds[name][1]),
+                median_after_first(ts),
+            )
+            for name, ts in self.times.items()
+        ]
 
 
 class OpenvinoBackend(Backend):
@@ -179,6 +229,11 @@ class OpenvinoBackend(Backend):
         self._local = threading.local()
         self._core = None
         self._proto = None
+
+    def profiler(self) -> NodeProfiler:
+        """OpenVINO's per-layer performance counters (``PERF_COUNT``) on a model compiled like this one: each
+        executed layer's time, its kernel (``brgconv_avx512_1x1_bf16``) and the precision that kernel ran in."""
+        return _OvProfiler(self)
 
     @property
     def coverage(self) -> float | None:

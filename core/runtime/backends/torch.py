@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from core.errors import RuntimeUnavailableError
 from core.progress import Progress
-from core.runtime.backends.base import Availability, Backend, BackendOptions
+from core.runtime.backends.base import Availability, Backend, BackendOptions, NodeProfiler, NodeTime, median_after_first
 from core.runtime.backends.gpu import gpu_then
 from core.runtime.backends.onnxruntime import physical_cores
 from core.runtime.cpu import cpu_features
@@ -45,6 +45,58 @@ def _fused(model: torch.nn.Module) -> torch.nn.Module:
             delattr(m, "bn")
             m.forward = m.forward_fuse  # type: ignore[method-assign]
     return model
+
+
+class _TorchProfiler(NodeProfiler):
+    def __init__(self, backend: _TorchBackend) -> None:
+        assert backend._model is not None
+        self.backend = backend
+        self.blocks = list(backend._model.model)  # type: ignore[arg-type]
+        self.times: list[list[float]] = [[] for _ in self.blocks]
+
+    def run(self, batch: np.ndarray) -> None:
+        import time
+
+        import torch
+
+        cuda = self.backend.device_type == "cuda"
+        started: dict[int, float] = {}
+
+        def before(i: int) -> Any:
+            def hook(module: object, args: object) -> None:
+                if cuda:
+                    torch.cuda.synchronize()
+                started[i] = time.perf_counter()
+
+            return hook
+
+        def after(i: int) -> Any:
+            def hook(module: object, args: object, out: object) -> None:
+                if cuda:
+                    torch.cuda.synchronize()
+                self.times[i].append((time.perf_counter() - started[i]) * 1000)
+
+            return hook
+
+        handles = [h for i, b in enumerate(self.blocks)
+                   for h in (b.register_forward_pre_hook(before(i)), b.register_forward_hook(after(i)))]  # fmt: skip
+        try:
+            self.backend.infer(batch)
+        finally:
+            for h in handles:
+                h.remove()
+
+    def nodes(self) -> list[NodeTime]:
+        import torch
+
+        b = self.backend
+        precision = "bf16" if b._autocast is not None or b._dtype == torch.bfloat16 else (
+            "fp16" if b._dtype == torch.float16 else "fp32")  # fmt: skip
+        return [
+            NodeTime(f"model.{i}", type(block).__name__, "compute", precision, median_after_first(ts))
+            for i, (block, ts) in enumerate(zip(self.blocks, self.times, strict=True))
+            if ts
+        ]
 
 
 class _TorchBackend(Backend):
@@ -93,6 +145,11 @@ class _TorchBackend(Backend):
             y = self._model(x)
             out: np.ndarray = y.float().cpu().numpy()  # .cpu() waits for the GPU: the time is all in
         return out
+
+    def profiler(self) -> NodeProfiler:
+        """Each YOLOv5 block (``model.N``, the checkpoint's layer list) timed by forward hooks around it, set
+        only during the profiled calls; eager PyTorch runs one block after the other, so they add up."""
+        return _TorchProfiler(self)
 
     def _close(self) -> None:
         self._model = None

@@ -1,0 +1,88 @@
+"""Where the time goes: per-block profiles from each runtime's own profiler, and what they add up to."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core.measure.profile import AGREE, group_blocks, profile_variants
+from core.runtime.backends import NodeTime
+from tests.conftest import runnable
+
+
+def test_nodes_group_into_blocks_with_their_kinds_kernels_and_precisions():
+    nodes = [
+        NodeTime("ReorderInput_1", "ReorderInput", "reorder", "", 0.5),  # before any block: joins the first one
+        NodeTime("/model.0/conv/Conv", "QLinearConv", "compute", "int8", 2.0),
+        NodeTime("/model.0/act/Sigmoid", "QLinearSigmoid", "compute", "int8", 1.0),
+        NodeTime("ReorderOutput_7", "ReorderOutput", "reorder", "", 0.25),  # named by the runtime: joins model.0
+        NodeTime("/model.1/conv/Conv_quant", "QuantizeLinear", "quantize", "int8", 0.75),
+        NodeTime("/model.1/conv/Conv", "Conv", "compute", "fp32", 3.0),
+    ]
+    blocks = group_blocks(nodes, module_names=False)
+    assert [b.block for b in blocks] == ["model.0", "model.1"]
+    first, second = blocks
+    assert first.ms == pytest.approx(3.75) and first.split == {"compute": 3.0, "quantize": 0.0, "reorder": 0.75}
+    assert first.kernels == {"ReorderInput": 1, "QLinearConv": 1, "QLinearSigmoid": 1, "ReorderOutput": 1}
+    assert first.precisions == {"int8": 2} and first.module == "Conv"
+    assert second.split["quantize"] == 0.75 and second.precisions == {"fp32": 1}
+
+
+@pytest.fixture(scope="module")
+def profiled(store, detectors, bus_image):
+    from core.runtime import BackendOptions
+    from core.variants import Variant
+
+    names = ["ort:fp32", "ort:int8", "ov:fp32", "ov:bf16", "torch:fp32"]
+    # in turn: ONNX Runtime's idle sessions must not spin on the cores the others need (as the CLI opens them)
+    chosen = [store.open_detector(Variant.parse(n), BackendOptions.for_turns(True)) for n in names if n in detectors]
+    try:
+        yield {p.variant: p for p in profile_variants(chosen, bus_image, runs=10)}
+    finally:
+        for det in chosen:
+            det.close()
+
+
+@pytest.mark.parametrize("variant", ["ort:fp32", "ort:int8", "ov:fp32", "ov:bf16", "torch:fp32"])
+def test_every_variant_has_its_blocks_and_they_add_up_to_the_graph(profiled, detectors, variant):
+    runnable(detectors, variant)
+    p = profiled[variant]
+    assert len(p.blocks) >= 20 and all(b.ms >= 0 for b in p.blocks)
+    assert {b.module for b in p.blocks} >= {"Conv", "C3", "SPPF", "Upsample", "Concat", "Detect"}
+    assert p.adds_up == (abs(p.blocks_ms / p.graph_ms - 1) <= AGREE)
+    assert 0.5 < p.agreement < 1.5, p.to_dict()  # the node times are the graph's; within 15 %: README's run
+    assert p.letterbox_ms > 0 and p.nms_ms > 0
+
+
+def test_int8_shows_its_quantize_share_and_bf16_its_precision(profiled, detectors):
+    assert profiled["ort:int8"].split()["quantize"] > 0 and profiled["ort:fp32"].split()["quantize"] == 0
+    int8_kernels = {k for b in profiled["ort:int8"].blocks for k in b.kernels}
+    assert "QLinearConv" in int8_kernels or "QLinearConcat" in int8_kernels
+    if "ov:bf16" in profiled:
+        counts = {}
+        for b in profiled["ov:bf16"].blocks:
+            for precision, n in b.precisions.items():
+                counts[precision] = counts.get(precision, 0) + n
+        assert counts.get("bf16", 0) > counts.get("fp32", 0), counts
+
+
+@pytest.mark.slow
+def test_profile_command_prints_json_with_the_words(yolov5n_pt, calib_dir, session_cache, bus_jpg):
+    env = dict(os.environ, YOLOLAB_CACHE_DIR=str(session_cache))
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "profile", str(bus_jpg), "--model", str(yolov5n_pt), "--calib", str(calib_dir),
+         "--variants", "ort:fp32,ort:int8", "--runs", "5", "--json"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(done.stdout)
+    assert doc["kind"] == "profile" and [v["variant"] for v in doc["variants"]] == ["ort:fp32", "ort:int8"]
+    for v in doc["variants"]:
+        assert len(v["blocks"]) >= 20 and v["blocks_ms"] > 0 and v["graph_ms"] > 0 and "runs_on" in v
+    assert doc["variants"][1]["split_ms"]["quantize"] > 0
+    assert any(w.startswith("ort:int8 against ort:fp32: ") for w in doc["words"])
+    assert doc["system"]["cpu_features"] is not None
