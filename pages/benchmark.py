@@ -5,10 +5,11 @@ import json
 import streamlit as st
 
 from core.data import IMAGE_TYPES, load_image, sample_images
-from core.errors import InputError
-from core.measure import BenchJob, BenchRun, build_cards, transfer_lines
-from core.report import latency_distribution, stage_split, throughput
+from core.errors import CoreError, InputError
+from core.measure import BenchJob, BenchRun, ProfileRun, build_cards, profile_variants, transfer_lines
+from core.report import latency_distribution, profile_section, stage_split, throughput
 from core.runtime import machine_line, system_info
+from core.variants import parse_variants
 from ui import jobs, messages, model, navigation, pool, report_sections, widgets
 from ui.state import AccuracyState, BenchmarkState
 
@@ -147,6 +148,36 @@ d1.download_button("Download CSV", bench.to_csv(), "benchmark.csv", "text/csv", 
 d2.download_button("Download JSON", json.dumps(export, indent=2), "benchmark.json", "application/json", disabled=busy)
 with st.expander(f"Measured on {machine_line(info)}"):
     st.json(info)
+
+st.subheader("Where the time goes")
+st.caption(
+    "Each runtime's own profiler (ONNX Runtime's session profiling, OpenVINO's performance counters, PyTorch block "
+    "by block) on the benchmark's image: milliseconds per YOLOv5 block, split into compute, quantize / dequantize "
+    "and reorders and casts; profiled and plain calls in turn. The same numbers as `python -m core profile`."
+)
+if st.button("Profile these variants", key="bench:profile_run", disabled=busy):
+    local = [v for v in parse_variants(variants) if not v.node]  # a variant on a cluster node is profiled there
+    profiled = pool.open_detectors(store, local, threads=int(threads), in_turn=True) if local else None
+    if profiled:
+        with st.spinner("Profiling, 10 calls per variant…"):
+            try:
+                state.profile = ProfileRun(store.source.name, store.input_size, image_name, 10, variants[0],
+                                           profile_variants(profiled, image, runs=10))  # fmt: skip
+                state.write()
+            except CoreError as exc:
+                st.error(messages.error_text(exc))
+if state.profile is not None:
+    section = profile_section(state.profile.to_dict())
+    for kind, item in section.items:
+        if kind == "text":
+            st.caption(item)
+        elif kind == "figure":
+            st.plotly_chart(item, width="stretch")
+        else:
+            st.dataframe(item, hide_index=True, width="stretch")
+    report_sections.put_section("profile", section)
+else:
+    st.caption("Press **Profile these variants** to see where each variant's time goes.")
 
 if busy:
     jobs.follow(job, progress_box, "Benchmarking", "bench")  # reruns the page when done

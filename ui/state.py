@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 import streamlit as st
 
 if TYPE_CHECKING:
-    from core.measure import BenchJob, BenchRun, EvalJob, EvalRun
+    from core.measure import BenchJob, BenchRun, EvalJob, EvalRun, ProfileRun
     from core.precision import ExploreJob, ExploreResult
     from core.video import VideoJob
 
@@ -72,6 +72,7 @@ class BenchmarkState(PageState):
     PREFIX = "bench"
     job: BenchJob | None = None  # the run on its worker thread, until the page takes its results
     results: BenchRun | None = None
+    profile: ProfileRun | None = None  # "Where the time goes" (core.measure.profile), of the variants timed
 
 
 @dataclass

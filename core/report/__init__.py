@@ -15,7 +15,7 @@ from core.report.charts import (
 )
 from core.report.colours import hex_to_rgb, variant_colour
 from core.report.draw import MAX_TILES, annotate, annotate_diff, save_images, side_by_side
-from core.report.from_json import load_results, sections_from_results, system_of
+from core.report.from_json import load_results, profile_section, sections_from_results, system_of
 from core.report.html import ReportSection, render_html
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "latency_distribution",
     "load_results",
     "per_class_ap",
+    "profile_section",
     "render_html",
     "save_images",
     "sections_from_results",

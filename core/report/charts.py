@@ -156,3 +156,33 @@ def video_latency(latency: Mapping[str, Sequence[float]], height: int = 320, upt
         height=height,
         margin={"t": 40, "b": 30, "l": 40, "r": 10},
     )
+
+
+PROFILE_KIND_COLOURS = {"compute": "#2563eb", "quantize": "#a21caf", "reorder": "#64748b"}
+PROFILE_OUTSIDE_COLOURS = {"letterbox": STAGE_COLOURS["preprocess"], "box_decode": "#0f766e",
+                           "nms": STAGE_COLOURS["postprocess"]}  # fmt: skip
+
+
+def profile_blocks(doc: Mapping[str, object]) -> go.Figure:
+    """A profile's (``profile --json``) milliseconds per YOLOv5 block, the variants side by side in their colours."""
+    variants = list(doc["variants"])  # type: ignore[call-overload]
+    traces = []
+    for v in variants:
+        blocks = v["blocks"]
+        traces.append(go.Bar(name=v["variant"], x=[f"{b['block']} {b['module']}" for b in blocks],
+                             y=[b["ms"] for b in blocks], marker_color=variant_colour(v["variant"])))  # fmt: skip
+    return figure(traces, "Where the time goes: ms per YOLOv5 block (median of the profiled calls)",
+                  barmode="group", yaxis_title="ms per image")  # fmt: skip
+
+
+def profile_split(doc: Mapping[str, object]) -> go.Figure:
+    """Each variant's time stacked: inside the graph compute, quantize / dequantize, reorders and casts; outside
+    it letterbox, box decode and NMS."""
+    variants = list(doc["variants"])  # type: ignore[call-overload]
+    x = [v["variant"] for v in variants]
+    words = {"compute": "compute", "quantize": "quantize / dequantize", "reorder": "reorders and casts"}
+    traces = [go.Bar(name=words[k], x=x, y=[v["split_ms"][k] for v in variants], marker_color=colour)
+              for k, colour in PROFILE_KIND_COLOURS.items()]  # fmt: skip
+    traces += [go.Bar(name=k.replace("_", " "), x=x, y=[v["outside_ms"][k] for v in variants], marker_color=colour)
+               for k, colour in PROFILE_OUTSIDE_COLOURS.items()]  # fmt: skip
+    return figure(traces, "Where the time goes, by kind (ms per image)", barmode="stack", yaxis_title="ms per image")

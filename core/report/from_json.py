@@ -16,12 +16,12 @@ import plotly.graph_objects as go
 
 from core.errors import InputError
 from core.measure import Speedup
-from core.report.charts import LATENCY_AXIS, TEMPLATE
+from core.report.charts import LATENCY_AXIS, TEMPLATE, profile_blocks, profile_split
 from core.report.colours import variant_colour
 from core.report.html import ReportSection
-from core.runtime import machine_line
+from core.runtime import block_index, machine_line
 
-KINDS = ("compare", "bench", "eval", "video")
+KINDS = ("compare", "bench", "profile", "eval", "video")
 
 
 def kind_of(doc: dict[str, Any]) -> str:
@@ -207,8 +207,38 @@ def _video(doc: dict[str, Any]) -> ReportSection:
     return ReportSection("Compare video", [("text", text), ("table", table)])
 
 
-_BUILD = {"bench": _bench, "eval": _eval, "compare": _compare, "video": _video}
-_ORDER = {"eval": 0, "bench": 1, "compare": 2, "video": 3}  # the decision's numbers first
+def profile_section(doc: dict[str, Any]) -> ReportSection:
+    """A profile (``profile --json``, or the Benchmark page's): blocks as rows, variants as columns, the charts
+    and the words, the same on the page and in the report."""
+    variants = doc["variants"]
+    names = sorted({b["block"] for v in variants for b in v["blocks"]}, key=block_index)
+    modules = {b["block"]: b["module"] for v in variants for b in v["blocks"]}
+    table: list[dict[str, Any]] = []
+    for name in names:
+        row: dict[str, Any] = {"block": name, "module": modules.get(name, "")}
+        for v in variants:
+            row[f"{v['variant']} ms"] = next((b["ms"] for b in v["blocks"] if b["block"] == name), None)
+        table.append(row)
+    totals = [("blocks, sum", "blocks_ms"), ("graph, median (no profiler)", "graph_ms")]
+    for label, key in totals:
+        table.append({"block": label, "module": "", **{f"{v['variant']} ms": v[key] for v in variants}})
+    for label, key in (("letterbox", "letterbox"), ("box decode", "box_decode"), ("NMS", "nms")):
+        table.append({"block": label, "module": "", **{f"{v['variant']} ms": v["outside_ms"][key] for v in variants}})
+    ran = [f"{v['variant']} runs on {v['runs_on']}" for v in variants]
+    items: list[tuple[str, Any]] = [
+        ("text", f"{doc.get('model')} @ {doc.get('imgsz')}px on {Path(str(doc.get('image'))).name}: each runtime's "
+                 f"own profiler, median of {doc.get('runs')} calls per variant, profiled and plain calls in turn."),
+        *[("text", w) for w in doc.get("words", [])],
+        ("figure", profile_split(doc)),
+        ("figure", profile_blocks(doc)),
+        ("table", table),
+        *[("text", r) for r in ran],
+    ]  # fmt: skip
+    return ReportSection("Where the time goes", items)
+
+
+_BUILD = {"bench": _bench, "profile": profile_section, "eval": _eval, "compare": _compare, "video": _video}
+_ORDER = {"eval": 0, "bench": 1, "profile": 2, "compare": 3, "video": 4}  # the decision's numbers first
 
 
 def sections_from_results(results: Sequence[tuple[str, dict[str, Any]]]) -> list[ReportSection]:

@@ -94,6 +94,25 @@ def test_benchmark_runs_and_reports_percentiles(app_env):
     assert len(at.get("plotly_chart")) == 3
 
 
+def test_benchmark_profiles_where_the_time_goes_as_the_cli_does(app_env):
+    at = run_benchmark(warmup=1, iterations=5)
+    next(b for b in at.button if b.label == "Profile these variants").click()
+    at.run()
+    assert not at.exception
+    run = at.session_state["bench:profile"]
+    assert [v.variant for v in run.variants] == ["ort:fp32", "ort:fp16", "ort:int8"]
+    table = next(d.value for d in at.dataframe if "ort:int8 ms" in d.value.columns)
+    assert (table["block"].str.startswith("model.")).sum() >= 20
+    int8 = run.variants[2]
+    sums = table.loc[table["block"] == "blocks, sum", "ort:int8 ms"].item()
+    assert sums == pytest.approx(int8.blocks_ms) and int8.split()["quantize"] > 0
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("ort:int8 against ort:fp32: ") for c in captions)
+    assert len(at.get("plotly_chart")) == 5  # the benchmark's three and the profile's two
+    at.run()  # a rerun keeps it
+    assert at.session_state["bench:profile"] is run
+
+
 def test_benchmark_throughput_mode_shows_its_batch_size(app_env):
     at = run_benchmark(warmup=0, iterations=5, batch=3)
     assert not at.exception
