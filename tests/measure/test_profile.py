@@ -71,7 +71,9 @@ def test_int8_shows_its_quantize_share_and_bf16_its_precision(profiled, detector
 
 
 @pytest.mark.slow
-def test_profile_command_prints_json_with_the_words(yolov5n_pt, calib_dir, session_cache, bus_jpg):
+def test_profile_command_prints_json_with_the_words_and_the_report_shows_it(
+    yolov5n_pt, calib_dir, session_cache, bus_jpg, tmp_path
+):
     env = dict(os.environ, YOLOLAB_CACHE_DIR=str(session_cache))
     done = subprocess.run(
         [sys.executable, "-m", "core", "profile", str(bus_jpg), "--model", str(yolov5n_pt), "--calib", str(calib_dir),
@@ -86,3 +88,11 @@ def test_profile_command_prints_json_with_the_words(yolov5n_pt, calib_dir, sessi
     assert doc["variants"][1]["split_ms"]["quantize"] > 0
     assert any(w.startswith("ort:int8 against ort:fp32: ") for w in doc["words"])
     assert doc["system"]["cpu_features"] is not None
+    (tmp_path / "profile.json").write_text(done.stdout)
+    out = tmp_path / "r.html"
+    report = subprocess.run([sys.executable, "-m", "core", "report", str(tmp_path / "profile.json"), "--out", str(out)],
+                            capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (tmp_path / "r.html").read_text()
+    assert "Where the time goes" in html and "ort:int8 against ort:fp32: " in html
+    assert f"blocks sum to {doc['variants'][1]['blocks_ms']:.1f} ms" in html  # the same figure as the JSON
