@@ -37,7 +37,7 @@ def profiled(store, detectors, bus_image):
     from core.runtime import BackendOptions
     from core.variants import Variant
 
-    names = ["ort:fp32", "ort:int8", "ov:fp32", "ov:bf16", "torch:fp32"]
+    names = ["ort:fp32", "ort:fp16", "ort:int8", "ov:fp32", "ov:bf16", "torch:fp32"]
     # in turn: ONNX Runtime's idle sessions must not spin on the cores the others need (as the CLI opens them)
     chosen = [store.open_detector(Variant.parse(n), BackendOptions.for_turns(True)) for n in names if n in detectors]
     try:
@@ -56,6 +56,20 @@ def test_every_variant_has_its_blocks_and_they_add_up_to_the_graph(profiled, det
     assert p.adds_up == (abs(p.blocks_ms / p.graph_ms - 1) <= AGREE)
     assert 0.5 < p.agreement < 1.5, p.to_dict()  # the node times are the graph's; within 15 %: README's run
     assert p.letterbox_ms > 0 and p.nms_ms > 0
+
+
+def test_what_really_ran_counts_convolutions_and_flags_fp16_that_ran_in_fp32(profiled):
+    words = {p.variant: p.coverage_words() for p in profiled.values()}
+    assert words["ort:fp32"] == "ort:fp32: 60 of 60 convolutions ran in fp32"
+    # the recipe keeps the stem (model.0) and the Detect convs (model.24) in float
+    assert words["ort:int8"] == "ort:int8: 56 of 60 convolutions ran in int8; not in int8: model.0, model.24"
+    # ONNX Runtime's CPU provider turns the FP16 file back into FP32 (casts at the edges): flagged
+    assert (
+        words["ort:fp16"].startswith("ort:fp16: 0 of 60 convolutions ran in fp16") and "below 90 %" in words["ort:fp16"]
+    )
+    assert words["torch:fp32"] == ""  # PyTorch's blocks do not name their convolutions' precision
+    if "ov:bf16" in profiled:
+        assert words["ov:bf16"] == "ov:bf16: 60 of 60 convolutions ran in bf16"
 
 
 def test_int8_shows_its_quantize_share_and_bf16_its_precision(profiled, detectors):

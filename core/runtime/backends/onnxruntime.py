@@ -276,16 +276,18 @@ class _OrtProfiler(NodeProfiler):
         self.session = None
         times: dict[str, list[float]] = {}
         ops: dict[str, str] = {}
+        types: dict[str, str] = {}
         for e in sorted(events, key=lambda e: e.get("ts", 0)):
-            name = e.get("name", "")
+            name, args = e.get("name", ""), e.get("args", {})
             if e.get("cat") == "Node" and name.endswith("_kernel_time"):
                 node = name.removesuffix("_kernel_time")
                 times.setdefault(node, []).append(e.get("dur", 0) / 1000)
-                ops[node] = e.get("args", {}).get("op_name", "")
-        cpu = self.backend.provider == "CPUExecutionProvider"  # a GPU provider's trace does not say its precision
+                ops[node] = args.get("op_name", "")
+                inputs = args.get("input_type_shape") or [{}]
+                types[node] = next(iter(inputs[0]), "")  # the first input's element type: what the kernel computed in
         return [
             NodeTime(
-                node, ops[node], _ort_kind(ops[node]), _ort_precision(ops[node]) if cpu else "", median_after_first(ts)
+                node, ops[node], _ort_kind(ops[node]), _ort_precision(ops[node], types[node]), median_after_first(ts)
             )
             for node, ts in times.items()
         ]
@@ -304,10 +306,14 @@ def _ort_kind(op: str) -> str:
     return "quantize" if op in _ORT_QUANTIZE else "reorder" if op in _ORT_REORDER else "compute"
 
 
-def _ort_precision(op: str) -> str:
+_ORT_TYPES = {"float": "fp32", "float16": "fp16", "bfloat16": "bf16", "uint8": "int8", "int8": "int8"}
+
+
+def _ort_precision(op: str, element_type: str) -> str:
+    """What a node computed in: its first input's element type (a Q/DQ op: int8), "" for reorders."""
     if op.startswith("QLinear") or op in ("QGemm", "ConvInteger", "MatMulInteger") or op in _ORT_QUANTIZE:
         return "int8"
-    return "" if op in _ORT_REORDER else "fp32"  # the CPU provider computes FP16 files in FP32 (casts around)
+    return "" if op in _ORT_REORDER else _ORT_TYPES.get(element_type, "")
 
 
 def _zeros_for(arg: Any) -> np.ndarray:
