@@ -6,7 +6,15 @@ import streamlit as st
 
 from core.data import IMAGE_TYPES, load_image, sample_images
 from core.errors import CoreError, InputError
-from core.measure import BenchJob, BenchRun, ProfileRun, build_cards, profile_variants, transfer_lines
+from core.measure import (
+    BenchJob,
+    BenchRun,
+    ProfileRun,
+    build_cards,
+    measure_footprint,
+    profile_variants,
+    transfer_lines,
+)
 from core.report import latency_distribution, profile_section, stage_split, throughput
 from core.runtime import machine_line, system_info
 from core.variants import parse_variants
@@ -159,10 +167,12 @@ if st.button("Profile these variants", key="bench:profile_run", disabled=busy):
     local = [v for v in parse_variants(variants) if not v.node]  # a variant on a cluster node is profiled there
     profiled = pool.open_detectors(store, local, threads=int(threads), in_turn=True) if local else None
     if profiled:
-        with st.spinner("Profiling, 10 calls per variant…"):
+        with st.spinner("Profiling, 10 calls per variant, then each variant's memory in a fresh process…"):
             try:
-                state.profile = ProfileRun(store.source.name, store.input_size, image_name, 10, variants[0],
-                                           profile_variants(profiled, image, runs=10))  # fmt: skip
+                found = profile_variants(profiled, image, runs=10)
+                memory = [measure_footprint(d, store.variant_artefact(d.variant)) for d in profiled]
+                state.profile = ProfileRun(store.source.name, store.input_size, image_name, 10, variants[0], found,
+                                           memory)  # fmt: skip
                 state.write()
             except CoreError as exc:
                 st.error(messages.error_text(exc))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.cli import options
 from core.data import default_sample, load_image
-from core.measure import ProfileRun, profile_variants
+from core.measure import ProfileRun, measure_footprint, profile_variants
 from core.progress import TqdmProgress
 from core.variants import REFERENCE, parse_variants
 
@@ -21,6 +21,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", nargs="?", type=Path, help="the image to profile (default: the bus.jpg sample)")
     p.add_argument("--variants", default="ort:fp32,ort:int8", help="variants side by side (default ort:fp32,ort:int8)")
     p.add_argument("--runs", type=options.at_least(1), default=20, help="profiled calls per variant (median)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the memory footprint (a fresh process per variant: a few seconds each)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> ProfileRun:
@@ -32,8 +34,11 @@ def run(args: argparse.Namespace) -> ProfileRun:
     try:
         with TqdmProgress("profile") as bar:
             profiles = profile_variants(detectors, image, runs=args.runs, progress=bar)
+        footprints = [] if args.no_memory else [
+            measure_footprint(det, store.variant_artefact(det.variant)) for det in detectors if det.node is None
+        ]  # fmt: skip
     finally:
         for det in detectors:
             det.close()
     reference = str(REFERENCE) if REFERENCE in variants else str(variants[0])
-    return ProfileRun(store.source.name, store.input_size, str(image_path), args.runs, reference, profiles)
+    return ProfileRun(store.source.name, store.input_size, str(image_path), args.runs, reference, profiles, footprints)

@@ -30,6 +30,7 @@ from core.measure.evaluation import (
     per_class_table,
     summarize,
 )
+from core.measure.footprint import Footprint, measure_footprint
 from core.measure.job import BenchJob, EvalJob, Job, Stopped
 from core.measure.metrics import (
     Agreement,
@@ -63,6 +64,7 @@ __all__ = [
     "DecisionCard",
     "EvalJob",
     "EvalRun",
+    "Footprint",
     "ImageComparison",
     "InputImage",
     "Job",
@@ -88,6 +90,7 @@ __all__ = [
     "eval_table",
     "evaluate",
     "match_detections",
+    "measure_footprint",
     "paired_delta",
     "pareto_front",
     "per_class_table",

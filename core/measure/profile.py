@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.measure.footprint import Footprint
 from core.progress import Progress, no_progress
 from core.results import Result
 from core.runtime import Detector, PostParams, RawOutput, block_in, block_index, module_of, preprocess
@@ -122,11 +123,12 @@ class ProfileRun(Result):
     runs: int
     reference: str
     variants: list[VariantProfile] = field(default_factory=list)
+    footprints: list[Footprint] = field(default_factory=list)  # memory, a fresh process per variant (may be empty)
 
     def payload(self) -> dict[str, Any]:
         return {"model": self.model, "imgsz": self.imgsz, "image": self.image, "runs": self.runs,
                 "reference": self.reference, "variants": [v.to_dict() for v in self.variants],
-                "words": self.words()}  # fmt: skip
+                "footprint": [f.to_dict() for f in self.footprints], "words": self.words()}  # fmt: skip
 
     def block_names(self) -> list[str]:
         names = {b.block for v in self.variants for b in v.blocks}
@@ -146,6 +148,11 @@ class ProfileRun(Result):
         rows.append(("letterbox", "", *(v.letterbox_ms for v in self.variants)))
         rows.append(("box decode", "", *(v.decode_ms for v in self.variants)))
         rows.append(("NMS", "", *(v.nms_ms for v in self.variants)))
+        memory = {f.variant: f for f in self.footprints}
+        if memory:
+            for label, key in (("file MB", "file_mb"), ("loading adds MB", "load_mb"), ("peak MB", "peak_mb")):
+                rows.append((label, "", *(getattr(memory[v.variant], key) if v.variant in memory else None
+                                          for v in self.variants)))  # fmt: skip
         return Table(columns, rows)
 
     def words(self) -> list[str]:
@@ -156,6 +163,7 @@ class ProfileRun(Result):
             out.append(f"{v.variant}: blocks sum to {v.blocks_ms:.1f} ms, the graph alone takes {v.graph_ms:.1f} ms "
                        f"({v.agreement:.0%}): the profile {verdict}")  # fmt: skip
         out += [w for v in self.variants if (w := v.coverage_words())]
+        out += [f.words() for f in self.footprints]
         ref = next((v for v in self.variants if v.variant == self.reference), None)
         if ref is None:
             return out

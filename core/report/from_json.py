@@ -224,6 +224,11 @@ def profile_section(doc: dict[str, Any]) -> ReportSection:
         table.append({"block": label, "module": "", **{f"{v['variant']} ms": v[key] for v in variants}})
     for label, key in (("letterbox", "letterbox"), ("box decode", "box_decode"), ("NMS", "nms")):
         table.append({"block": label, "module": "", **{f"{v['variant']} ms": v["outside_ms"][key] for v in variants}})
+    memory = {f["variant"]: f for f in doc.get("footprint", [])}
+    if memory:
+        for label, key in (("file MB", "file_mb"), ("loading adds MB", "load_mb"), ("peak MB", "peak_mb")):
+            cells = {f"{v['variant']} ms": memory.get(v["variant"], {}).get(key) for v in variants}
+            table.append({"block": label, "module": "", **cells})
     ran = [f"{v['variant']} runs on {v['runs_on']}" for v in variants]
     items: list[tuple[str, Any]] = [
         ("text", f"{doc.get('model')} @ {doc.get('imgsz')}px on {Path(str(doc.get('image'))).name}: each runtime's "

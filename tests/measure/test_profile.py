@@ -110,3 +110,7 @@ def test_profile_command_prints_json_with_the_words_and_the_report_shows_it(
     html = (tmp_path / "r.html").read_text()
     assert "Where the time goes" in html and "ort:int8 against ort:fp32: " in html
     assert f"blocks sum to {doc['variants'][1]['blocks_ms']:.1f} ms" in html  # the same figure as the JSON
+    memory = {f["variant"]: f for f in doc["footprint"]}
+    fp32 = memory["ort:fp32"]  # a 7.2 MB file: tens of MB of weights, buffers and arenas, not hundreds
+    assert 5 < fp32["load_mb"] < 400 and fp32["load_mb"] <= fp32["peak_mb"] < 800 and fp32["file_mb"] > 5
+    assert f"ort:fp32: file {fp32['file_mb']:.1f} MB; loading adds {fp32['load_mb']:.0f} MB" in html
