@@ -384,3 +384,25 @@ def test_a_benchmark_left_for_another_page_finishes_and_is_there_on_return(serve
     assert page.get_by_role("button", name="Stop").count() == 0
     assert "Traceback" not in page.content()
     shot(page, "benchmark_job_back_with_results")
+
+
+def test_benchmark_shows_where_the_time_goes_and_the_memory(server, page):
+    page.goto(f"{server}/benchmark")
+    page.get_by_role("heading", name="Benchmark").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    page.get_by_role("checkbox", name="ort:fp16", exact=True).uncheck(force=True)  # ort:fp32 and ort:int8
+    wait_idle(page)
+    page.get_by_role("button", name="Run benchmark").click()
+    page.get_by_text("Decision").first.wait_for(timeout=300_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Profile these variants").click()
+    page.get_by_text("ort:int8 against ort:fp32: ").first.wait_for(timeout=300_000)
+    wait_idle(page)
+    page.get_by_text("ort:int8: 56 of 60 convolutions ran in int8").first.wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"^ort:fp32: file 7\.\d MB; loading adds \d+ MB")).first.wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() >= 5  # the benchmark's charts and the profile's two
+    assert "Traceback" not in page.content()
+    page.get_by_text("ort:int8 against ort:fp32: ").first.scroll_into_view_if_needed()
+    shot(page, "benchmark_where_the_time_goes")
+    page.locator(".js-plotly-plot").nth(4).scroll_into_view_if_needed()
+    shot(page, "benchmark_where_the_time_goes_blocks")
