@@ -127,7 +127,10 @@ results, model_name, imgsz, threads, batch = run.results, run.model, run.imgsz, 
 accuracy = jobs.finished_results(AccuracyState.read())
 evals = accuracy.results if accuracy is not None and accuracy.model == model_name else []
 variants = [r.variant for r in results]
-cards = build_cards(variants, variants[0], bench=results, evals=evals, model_mb=widgets.model_sizes(store, variants))
+profiled = state.profile if state.profile is not None and state.profile.model == model_name else None
+memory = {f.variant: f.peak_mb for f in profiled.footprints} if profiled else None  # from Where the time goes
+cards = build_cards(variants, variants[0], bench=results, evals=evals, model_mb=widgets.model_sizes(store, variants),
+                    memory_mb=memory)  # fmt: skip
 card_frame = widgets.decision_cards(cards, "bench")
 if not evals:
     st.caption("Run the **Accuracy** page on this model to add ΔmAP and missed detections to these cards.")
@@ -174,6 +177,7 @@ if st.button("Profile these variants", key="bench:profile_run", disabled=busy):
                 state.profile = ProfileRun(store.source.name, store.input_size, image_name, 10, variants[0], found,
                                            memory)  # fmt: skip
                 state.write()
+                st.rerun()  # the decision cards above take the memory it measured
             except CoreError as exc:
                 st.error(messages.error_text(exc))
 if state.profile is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.cli import options
 from core.data import default_sample, load_image
-from core.measure import BenchRun, TransferWatch, benchmark_variants
+from core.measure import BenchRun, TransferWatch, benchmark_variants, measure_footprint
 from core.progress import TqdmProgress
 from core.runtime import runnable_cpu_variants, system_info
 from core.variants import parse_variants
@@ -24,6 +24,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=options.at_least(0), default=10)
     p.add_argument("--iterations", type=options.at_least(1), default=100)
     p.add_argument("--batch", type=options.at_least(1), default=1, help="throughput mode: images per runtime call")
+    p.add_argument("--memory", action="store_true",
+                   help="also measure each variant's memory, loaded in a fresh process (seconds each)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> BenchRun:
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> BenchRun:
                 batch=args.batch,
             )
         transfers = watch.samples()
+        footprints = [measure_footprint(d, store.variant_artefact(d.variant)) for d in detectors
+                      if args.memory and d.node is None]  # fmt: skip
     finally:
         for det in detectors:
             det.close()
@@ -61,4 +65,5 @@ def run(args: argparse.Namespace) -> BenchRun:
         iterations=args.iterations,
         transfers=transfers,
         nodes=nodes,
+        footprints=footprints,
     )

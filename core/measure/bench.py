@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import InputError
+from core.measure.footprint import Footprint
 from core.measure.metrics import LatencySpread, LatencyStats, Speedup
 from core.measure.transfer import transfer_stats
 from core.progress import Progress, no_progress
@@ -220,6 +221,7 @@ class BenchRun(Result):
     # per variant on a cluster node: its transfer samples (ms per call) and the node it ran on
     transfers: dict[str, list[float]] = field(default_factory=dict, metadata={"json": False})
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"json": False})
+    footprints: list[Footprint] = field(default_factory=list, metadata={"json": False})  # bench --memory
 
     def variant_dict(self, r: BenchResult) -> dict[str, Any]:
         """One variant's row of the JSON: its result, plus its transfer when it ran on a cluster node."""
@@ -238,6 +240,7 @@ class BenchRun(Result):
             "image": self.image,
             "batch_size": self.batch_size,
             "variants": [self.variant_dict(r) for r in self.results],
+            **({"footprint": [f.to_dict() for f in self.footprints]} if self.footprints else {}),
         }
 
     def table(self) -> Table:
@@ -248,4 +251,4 @@ class BenchRun(Result):
             f"{self.model} @ {self.imgsz}, {Path(self.image).name}, {self.iterations} iterations, "
             f"batch size {self.batch_size}"
         )
-        return head + "\n" + self.table().to_text()
+        return "\n".join([head, self.table().to_text(), *(f.words() for f in self.footprints)])

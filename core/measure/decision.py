@@ -33,6 +33,7 @@ class DecisionCard:
     conf: float = 0.25
     model_mb: float | None = None
     runs_on: str = ""
+    memory_mb: float | None = None  # peak resident memory it adds, loaded in a fresh process (core.measure.footprint)
 
     @property
     def is_reference(self) -> bool:
@@ -83,6 +84,7 @@ def build_cards(
     evals: Sequence[VariantEval] = (),
     model_mb: Mapping[str, float] | None = None,
     conf: float = 0.25,
+    memory_mb: Mapping[str, float] | None = None,
 ) -> list[DecisionCard]:
     """One card per variant. Latency and speed-up come from the benchmark when it ran the variant and the
     reference (the same image, repeated, variants in turn), else from the evaluation (every image once)."""
@@ -114,6 +116,7 @@ def build_cards(
                 conf,
                 (model_mb or {}).get(v),
                 runs_on,
+                (memory_mb or {}).get(v),
             )
         )
     return cards
@@ -130,6 +133,7 @@ def cards_table(cards: Sequence[DecisionCard]) -> Table:
         Column("missed %", 1),
         Column("extra %", 1),
         Column("model MB", 1),
+        Column("memory MB", 0),
         Column("runs on"),
     )
     rows = []
@@ -139,12 +143,14 @@ def cards_table(cards: Sequence[DecisionCard]) -> Table:
         d = "(reference)" if c.is_reference else (c.delta.map50_95.words() if c.delta else "—")
         rows.append(
             (c.variant, lat.p50 if lat else None, f"{lat.p10:.1f}–{lat.p90:.1f}" if lat else "—",
-             c.fps, up, d, c.missed_pct, c.extra_pct, c.model_mb, c.runs_on or "—")
+             c.fps, up, d, c.missed_pct, c.extra_pct, c.model_mb, c.memory_mb, c.runs_on or "—")
         )  # fmt: skip
     sources = sorted({c.latency_source for c in cards if c.latency_source})
     notes = [f"latency: ms per image, end to end (letterbox + inference + NMS), from the {' and '.join(sources)}"]
     if "evaluation" in sources:
         notes.append("evaluation latency: every image of the set once, at mAP settings (conf 0.001: more boxes to NMS)")
+    if any(c.memory_mb is not None for c in cards):
+        notes.append("memory: peak resident memory the variant adds, loaded in a fresh process (Where the time goes)")
     if any(c.agreement for c in cards):
         notes.append(f"missed / extra: share of the reference's detections at conf {cards[0].conf:g}, IoU 0.5")
     return Table(columns, rows, tuple(notes))

@@ -111,6 +111,9 @@ def test_benchmark_profiles_where_the_time_goes_as_the_cli_does(app_env):
     assert len(at.get("plotly_chart")) == 5  # the benchmark's three and the profile's two
     at.run()  # a rerun keeps it
     assert at.session_state["bench:profile"] is run
+    cards = next(d.value for d in at.dataframe if "memory MB" in d.value.columns)  # the decision cards take it
+    memory = {f.variant: f.peak_mb for f in run.footprints}
+    assert list(cards["memory MB"]) == pytest.approx([memory[v] for v in cards["variant"]], abs=0.51)  # shown as MB
 
 
 def test_benchmark_throughput_mode_shows_its_batch_size(app_env):
