@@ -24,8 +24,16 @@ import numpy as np
 from core.measure.footprint import Footprint
 from core.progress import Progress, no_progress
 from core.results import Result
-from core.runtime import Detector, PostParams, RawOutput, block_in, block_index, module_of, preprocess
-from core.runtime.backends import NodeTime
+from core.runtime import (
+    Detector,
+    NodeTime,
+    PostParams,
+    RawOutput,
+    block_in,
+    block_index,
+    module_of,
+    preprocess,
+)
 from core.tables import Column, Table
 from core.variants import Runtime
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from core.runtime.backends import (
     Availability,
     BackendOptions,
+    NodeProfiler,
+    NodeTime,
     OrtOptions,
     availability,
     create_backend,
@@ -40,6 +42,8 @@ __all__ = [
     "GpuInfo",
     "ModelInfo",
     "Node",
+    "NodeProfiler",
+    "NodeTime",
     "OrtOptions",
     "OutputLayout",
     "PostParams",

@@ -105,7 +105,7 @@ def test_benchmark_profiles_where_the_time_goes_as_the_cli_does(app_env):
     assert (table["block"].str.startswith("model.")).sum() >= 20
     int8 = run.variants[2]
     sums = table.loc[table["block"] == "blocks, sum", "ort:int8 ms"].item()
-    assert sums == pytest.approx(int8.blocks_ms) and int8.split()["quantize"] > 0
+    assert sums == pytest.approx(int8.blocks_ms, abs=0.01) and int8.split()["quantize"] > 0  # shown rounded
     captions = [c.value for c in at.caption]
     assert any(c.startswith("ort:int8 against ort:fp32: ") for c in captions)
     assert len(at.get("plotly_chart")) == 5  # the benchmark's three and the profile's two
@@ -410,7 +410,8 @@ def test_a_benchmark_goes_on_while_the_user_is_on_another_page_and_is_there_on_r
     assert back.session_state["bench:results"] is job.result and "bench:job" not in back.session_state
     table = results_table(back, "p90 ms")
     assert list(table["variant"]) == ["ort:fp32", "ort:fp16", "ort:int8"] and (table["p50 ms"] > 0).all()
-    assert [b.label for b in back.button] == ["Run benchmark"] and not back.button[0].disabled
+    assert [b.label for b in back.button] == ["Run benchmark", "Profile these variants"]  # no Stop any more
+    assert not any(b.disabled for b in back.button)
 
 
 def test_a_stopped_benchmark_keeps_nothing_and_says_so(app_env):

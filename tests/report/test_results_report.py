@@ -62,4 +62,4 @@ def test_a_file_that_is_not_a_result_is_named(tmp_path, session_cache):
     bad = tmp_path / "notes.json"
     bad.write_text(json.dumps({"hello": 1}))
     p = cli("report", str(bad), "--out", str(tmp_path / "r.html"), cache=session_cache)
-    assert p.returncode == 2 and "notes.json: not the --json output of compare, bench, eval, video" in p.stderr
+    assert p.returncode == 2 and "notes.json: not the --json output of compare, bench, profile, eval, video" in p.stderr
