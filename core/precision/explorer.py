@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.data import LabelledImage, YoloDataset, load_image
-from core.errors import InputError, Setting
+from core.errors import CoreError, InputError, Setting
 from core.measure import (
     LatencySpread,
     MapAccumulator,
@@ -40,6 +40,7 @@ from core.measure import (
     benchmark_variants,
     paired_delta,
     pareto_front,
+    profile_variants,
 )
 from core.model import CalibrationMethod, Int8Options, Recipe, describe_options, list_images, recipe_variant
 from core.precision.drift import DriftReport, layer_drift
@@ -264,6 +265,9 @@ class BlockSensitivity:
     recovers_points: float | None  # against the default INT8 recipe (None: no default measured)
     p50_ms: float | None
     costs_ms: float | None  # latency it adds to the default's
+    # what the default INT8 file saves in this block against FP32, by the runtimes' profiler (core.measure.profile):
+    # what keeping the block in float gives back at most
+    int8_saves_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def r(x: float | None) -> float | None:
@@ -275,12 +279,15 @@ class BlockSensitivity:
             "recovers_points": r(self.recovers_points),
             "p50_ms": r(self.p50_ms),
             "costs_ms": r(self.costs_ms),
+            "int8_saves_ms": r(self.int8_saves_ms),
         }
 
     def words(self) -> str:
         """e.g. "keeping model.8 in float recovers +0.42 points and costs +1.3 ms"; a block whose float copy
         does no better than the default says so instead of "recovers -0.42 points"."""
         cost = "" if self.costs_ms is None else f" and costs {self.costs_ms:+.1f} ms"
+        if self.int8_saves_ms is not None:
+            cost += f" (INT8 saves {self.int8_saves_ms:.2f} ms in this block, by the profiler)"
         if self.recovers_points is None:
             return f"keeping {self.block} in float: {self.delta_points:+.2f} points vs FP32{cost}"
         if self.recovers_points <= 0:
@@ -306,6 +313,7 @@ class ExploreResult(Result):
     best: Best | None = None
     stopped: bool = False
     notes: list[str] = field(default_factory=list)
+    int8_saves_ms: dict[str, float] = field(default_factory=dict)  # block -> FP32 ms minus default INT8 ms
 
     def table(self) -> Table:
         """Every candidate: what it keeps in float or changes, its accuracy and speed against FP32."""
@@ -340,7 +348,9 @@ class ExploreResult(Result):
         for c in self.sensitivity():
             gain = None if default is None else c.delta_points - default.delta_points
             cost = None if default is None or c.p50_ms is None or default.p50_ms is None else c.p50_ms - default.p50_ms
-            rows.append(BlockSensitivity(c.block, c.delta_points, gain, c.p50_ms, cost))
+            rows.append(
+                BlockSensitivity(c.block, c.delta_points, gain, c.p50_ms, cost, self.int8_saves_ms.get(c.block))
+            )
         return rows
 
     def payload(self) -> dict[str, Any]:
@@ -534,6 +544,8 @@ class Explorer:
             self._fp32_acc = self._search.evaluate(self._fp32)
             r.fp32_search = self._fp32_acc.result(self._fp32.names)
             self._candidate("default", "default", self._base, scaled(step, 0.24, 0.25))
+            if s.flavour is Int8Flavour.CPU:  # the trt flavour's speed is a GPU's: no CPU profile speaks for it
+                self._profile_blocks(default_path)
 
             blocks = self._sensitivity_blocks(r.drift)
             for i, block in enumerate(blocks):
@@ -558,6 +570,21 @@ class Explorer:
                 self._fp32.close()
         step(1.0, "stopped" if r.stopped else "done")
         return r
+
+    def _profile_blocks(self, default_path: Path) -> None:
+        """What the default INT8 file saves in each block against FP32 (one search image, the runtimes' own
+        profiler, both in turn): beside each block's sensitivity, what keeping it in float would give back."""
+        assert self._fp32 is not None and self._search is not None
+        int8 = self._open("profile", default_path)
+        try:
+            fp32_prof, int8_prof = profile_variants([self._fp32, int8], self._search.items[0][0], runs=10)
+        except CoreError as exc:  # a runtime without a profiler: the rows go without it
+            self.result.notes.append(f"no per-block profile: {exc}")
+            return
+        finally:
+            int8.close()
+        fp32_ms = {b.block: b.ms for b in fp32_prof.blocks}
+        self.result.int8_saves_ms = {b.block: fp32_ms[b.block] - b.ms for b in int8_prof.blocks if b.block in fp32_ms}
 
     def _sensitivity_blocks(self, drift: DriftReport) -> list[str]:
         """The blocks worth keeping in float, lowest SQNR first: not those that only move data (Concat,

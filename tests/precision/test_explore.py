@@ -63,6 +63,10 @@ def test_explore_reports_every_part(explored):
     assert ops["/model.8/cv3/act/Mul_output_0"] == "Mul" and ops["/model.9/m/MaxPool_output_0"] == "MaxPool"
     worst = [b["block"] for b in d["blocks"]][:2]
     assert [x["block"] for x in d["sensitivity"]] == worst
+    # beside each block, what INT8 saves in it by the profiler: what keeping it in float gives back at most
+    assert all(isinstance(x["int8_saves_ms"], float) for x in d["sensitivity"])
+    assert sum(result.int8_saves_ms.values()) > 0 and len(result.int8_saves_ms) >= 20  # INT8 is faster overall
+    assert all("INT8 saves" in r.words() for r in result.sensitivity_rows())
     kinds = [c["kind"] for c in d["candidates"]]
     assert kinds[0] == "default" and kinds.count("sensitivity") == 2 and "calibration" in kinds
     assert all(c["p50_ms"] > 0 and c["speedup"] > 0 for c in d["candidates"])
@@ -123,6 +127,7 @@ def test_trt_flavour_is_searched_for_accuracy_only(store, val_dir, tmp_path):
     d = result.to_dict()
     assert d["flavour"] == "trt" and d["flavour_note"] == TRT_NOTE and any(TRT_NOTE in n for n in d["notes"])
     assert all(c["p50_ms"] is None and c["speedup"] is None for c in d["candidates"])  # no CPU speed shown
+    assert all(x["int8_saves_ms"] is None for x in d["sensitivity"])  # nor a CPU profile
     assert read_onnx(result.default.path).int8_flavour is Int8Flavour.TRT
     top = max(c["delta_points"] for c in d["candidates"])
     assert [c["pareto"] for c in d["candidates"]] == [c["delta_points"] == top for c in d["candidates"]]
