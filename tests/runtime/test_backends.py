@@ -112,3 +112,11 @@ def test_asking_what_can_run_imports_no_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_onnx_runtime_says_what_its_convolutions_ran_in_and_flags_fp16_run_as_fp32(detectors):
+    assert detectors["ort:fp32"].backend.description.endswith("(60/60 convolutions fp32)")
+    # the recipe keeps the stem and the Detect convs in float
+    assert detectors["ort:int8"].backend.description.endswith("(56/60 convolutions int8)")
+    # the CPU provider runs the FP16 file in FP32 (casts at its edges): the card's "runs on" says so
+    assert detectors["ort:fp16"].backend.description.endswith("(0/60 convolutions fp16; only 0% in fp16)")

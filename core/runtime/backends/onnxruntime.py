@@ -62,6 +62,8 @@ class _OrtBackend(Backend):
         self._batched: dict[int, ort.InferenceSession] = {}  # batch size -> session (cut models only)
         self._batched_lock = threading.Lock()
         self.placement: dict[str, int] = {}  # provider -> nodes it ran in the first inference
+        self.conv_precisions: dict[str, int] = {}  # precision -> convolutions computed in it (first inference)
+        self._precision = Precision.FP32
         self._model_source: str | bytes = b""  # what the session was made from (the cut model, or the path)
 
     @classmethod
@@ -170,7 +172,9 @@ class _OrtBackend(Backend):
             self._input = self._session.get_inputs()[0].name
             self._output = self._session.get_outputs()[0].name
             self._run(self._session, None, {self._input: _zeros_for(self._session.get_inputs()[0])})
-            self.placement = read_placement(Path(self._session.end_profiling()))
+            self.conv_precisions = {}
+            self.placement = read_placement(Path(self._session.end_profiling()), self.conv_precisions)
+            self._precision = precision
 
     def profiler(self) -> NodeProfiler:
         """ONNX Runtime's own session profiler on a session like this one: each node's kernel time, as the
@@ -243,7 +247,17 @@ class _OrtBackend(Backend):
             warn = f"; {self.off_device_nodes} nodes ran on the CPU" if self.off_device_nodes else ""
             return f"{self.runtime.label} ({where}){warn}" if where else self.runtime.label
         decode = ", box decode in numpy" if self.head is not None else ""
-        return f"{self.runtime.label}, {threads} threads{decode}"
+        return f"{self.runtime.label}, {threads} threads{decode}{self.convolution_words()}"
+
+    def convolution_words(self) -> str:
+        """' (56/60 convolutions int8)', flagged when the requested precision covers less than 90 %."""
+        total = sum(self.conv_precisions.values())
+        if not total or self.provider != "CPUExecutionProvider":
+            return ""
+        asked = self._precision.value
+        done = self.conv_precisions.get(asked, 0)
+        flag = f"; only {done / total:.0%} in {asked}" if done / total < 0.9 else ""
+        return f" ({done}/{total} convolutions {asked}{flag})"
 
 
 _PROVIDER_SHORT = {
@@ -322,11 +336,12 @@ def _zeros_for(arg: Any) -> np.ndarray:
     return np.zeros(shape, _ORT_DTYPES.get(arg.type, np.float32))
 
 
-def read_placement(profile: Path) -> dict[str, int]:
+def read_placement(profile: Path, convolutions: dict[str, int] | None = None) -> dict[str, int]:
     """Nodes per provider in an ONNX Runtime profile (``enable_profiling``); the file is removed.
 
     Each node run leaves a ``<node>_kernel_time`` event whose ``args.provider`` names who ran it;
-    TensorRT's engine shows as one fused node.
+    TensorRT's engine shows as one fused node. ``convolutions``, when given, is filled with the precision each
+    convolution computed in (its op and first input's type) -> how many.
     """
     import json
 
@@ -335,10 +350,18 @@ def read_placement(profile: Path) -> dict[str, int]:
     finally:
         profile.unlink(missing_ok=True)
     nodes: dict[str, str] = {}
+    convs: dict[str, str] = {}
     for e in events:
-        name, provider = e.get("name", ""), e.get("args", {}).get("provider")
+        name, args = e.get("name", ""), e.get("args", {})
+        provider = args.get("provider")
         if e.get("cat") == "Node" and name.endswith("_kernel_time") and provider:
-            nodes[name.removesuffix("_kernel_time")] = provider
+            node, op = name.removesuffix("_kernel_time"), args.get("op_name", "")
+            nodes[node] = provider
+            if "Conv" in op:
+                convs[node] = _ort_precision(op, next(iter((args.get("input_type_shape") or [{}])[0]), ""))
+    if convolutions is not None:
+        for precision in convs.values():
+            convolutions[precision] = convolutions.get(precision, 0) + 1
     counts: dict[str, int] = {}
     for provider in nodes.values():
         counts[provider] = counts.get(provider, 0) + 1
