@@ -19,7 +19,14 @@ from core.cache import sha256_file
 from core.config import cache_dir as default_cache_dir
 from core.errors import ConversionError, CoreError, InputError, RuntimeUnavailableError
 from core.progress import Progress, scaled
-from core.runtime.backends.base import Availability, Backend, BackendOptions
+from core.runtime.backends.base import (
+    Availability,
+    Backend,
+    BackendOptions,
+    NodeProfiler,
+    NodeTime,
+    median_after_first,
+)
 from core.runtime.backends.gpu import probe_gpu
 from core.runtime.backends.tensorrt.availability import import_cudart, import_tensorrt, tensorrt_availability
 from core.runtime.backends.tensorrt.builder import build_engine_plan, check_precision, logged_errors, trt_classes
@@ -252,6 +259,80 @@ class TensorrtBackend(Backend):
                         del _SHARED[s.shared_key]
         self._s = _State()
 
+    def profiler(self) -> NodeProfiler:
+        """TensorRT's ``IProfiler`` (each engine layer's time, reported after the stream syncs) and the engine
+        inspector (each layer's type and input precision; GPU only, written to the documented API)."""
+        return _TrtProfiler(self)
+
     @property
     def description(self) -> str:
         return self._s.info or self.runtime.label
+
+
+_TRT_TYPES = (
+    ("Int8", "int8"),
+    ("BF16", "bf16"),
+    ("Half", "fp16"),
+    ("FP16", "fp16"),
+    ("Float", "fp32"),
+    ("FP32", "fp32"),
+)
+
+
+def _trt_layers(engine: Any, context: Any, trt: Any) -> dict[str, tuple[str, str]]:
+    """Layer name -> (type, precision of its first input) from the engine inspector ("" where the engine was built
+    without DETAILED profiling verbosity)."""
+    import json
+
+    try:
+        inspector = engine.create_engine_inspector()
+        inspector.execution_context = context
+        info = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+    except Exception:
+        return {}
+    out: dict[str, tuple[str, str]] = {}
+    for layer in info.get("Layers", []):
+        if not isinstance(layer, dict):  # names only
+            continue
+        inputs = layer.get("Inputs") or [{}]
+        datatype = str(inputs[0].get("Format/Datatype", ""))
+        precision = next((p for key, p in _TRT_TYPES if key in datatype), "")
+        out[str(layer.get("Name", ""))] = (str(layer.get("LayerType", "")), precision)
+    return out
+
+
+class _TrtProfiler(NodeProfiler):
+    def __init__(self, backend: TensorrtBackend) -> None:
+        s = backend._s
+        trt = s.trt
+        self.backend, self.times = backend, {}
+        times: dict[str, list[float]] = self.times
+
+        class _Collect(trt.IProfiler):  # type: ignore[misc,name-defined]
+            def __init__(self) -> None:
+                trt.IProfiler.__init__(self)
+
+            def report_layer_time(self, layer_name: str, ms: float) -> None:
+                times.setdefault(layer_name, []).append(ms)
+
+        self.collect = _Collect()
+        s.context.profiler = self.collect
+        s.context.enqueue_emits_profile = False  # reported when asked (after the stream synced), not per enqueue
+        self.layers = _trt_layers(_SHARED[s.shared_key].engine, s.context, trt)
+
+    def run(self, batch: np.ndarray) -> None:
+        self.backend.infer(batch)
+        self.backend._s.context.report_to_profiler()
+
+    def nodes(self) -> list[NodeTime]:
+        out = []
+        for name, ts in self.times.items():
+            kind_of, precision = self.layers.get(name, ("", ""))
+            low = name.lower()
+            kind = "reorder" if "reformat" in low else "quantize" if "quantize" in low else "compute"
+            out.append(NodeTime(name, kind_of or "TensorRT layer", kind, precision, median_after_first(ts)))
+        return out
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.backend._s.context.enqueue_emits_profile = True

@@ -214,6 +214,8 @@ def build_engine_plan(
         raise ConversionError(f"TensorRT could not parse {model_path.name}: {errors or logged_errors(trt)}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
+    # per-layer precisions and tactics kept in the engine, for the engine inspector (the profile's "what ran")
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     if io.dynamic:
         profile = builder.create_optimization_profile()
         profile.set_shape(io.input_name, *dynamic_profile(io.input_shape))
