@@ -173,10 +173,11 @@ class _TorchBackend(Backend):
         with contextlib.suppress(Exception):
             name = f" on {torch.cuda.get_device_name(self._device)}"
             # cuDNN convolutions on Ampere and later run FP32 as TF32 (10-bit mantissa) unless told not to
-            if self._dtype == torch.float32 and torch.backends.cudnn.allow_tf32:
-                if torch.cuda.get_device_capability(self._device) >= (8, 0):
-                    tf32 = "; FP32 convolutions run as TF32 (torch.backends.cudnn.allow_tf32)"
-        return f"{self.runtime.label} {torch.__version__} (CUDA {torch.version.cuda}), eager, Conv+BN fused{name}{tf32}"
+            ampere = torch.cuda.get_device_capability(self._device) >= (8, 0)
+            if self._dtype == torch.float32 and torch.backends.cudnn.allow_tf32 and ampere:
+                tf32 = "; FP32 convolutions run as TF32 (torch.backends.cudnn.allow_tf32)"
+        base = f"{self.runtime.label} {torch.__version__} (CUDA {torch.version.cuda}), eager, Conv+BN fused"
+        return f"{base}{name}{tf32}"
 
 
 class TorchCpuBackend(_TorchBackend):
