@@ -29,13 +29,15 @@ class Footprint:
     load_mb: float  # resident memory loading it added to a fresh process (runtime already imported)
     peak_mb: float  # peak resident memory while running, above the same baseline
     runs: int
+    gpu_mb: float | None = None  # GPU runtimes: device memory it holds after the runs (None on the CPU)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 1) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
     def words(self) -> str:
-        return (f"{self.variant}: file {self.file_mb:.1f} MB; loading adds {self.load_mb:.0f} MB of resident memory, "
-                f"{self.peak_mb:.0f} MB at the peak of {self.runs} inferences (fresh process per variant)")  # fmt: skip
+        gpu = "" if self.gpu_mb is None else f"; it holds {self.gpu_mb:.0f} MB of GPU memory"
+        head = f"{self.variant}: file {self.file_mb:.1f} MB; loading adds {self.load_mb:.0f} MB of resident memory"
+        return f"{head}, {self.peak_mb:.0f} MB at the peak of {self.runs} inferences (fresh process per variant){gpu}"
 
 
 def measure_footprint(det: Detector, path: Path, runs: int = 10, timeout_s: float = 300) -> Footprint:
@@ -49,17 +51,30 @@ def measure_footprint(det: Detector, path: Path, runs: int = 10, timeout_s: floa
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeUnavailableError(f"{det.variant}: could not measure its memory in a fresh process: {last}")
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    return Footprint(str(det.variant), path.stat().st_size / 2**20, got["load_mb"], got["peak_mb"], runs)
+    return Footprint(str(det.variant), path.stat().st_size / 2**20, got["load_mb"], got["peak_mb"], runs,
+                     got.get("gpu_mb"))  # fmt: skip
 
 
-def _child(job: dict[str, Any]) -> dict[str, float]:
+def _gpu_used_mb() -> float | None:
+    """Device memory in use on the current GPU (cuda-python's cudaMemGetInfo), or None without it."""
+    try:
+        from cuda.bindings import runtime as cudart
+
+        cudart.cudaFree(0)  # the context exists before the baseline is read
+        err, free, total = cudart.cudaMemGetInfo()
+        return (total - free) / 2**20 if int(err) == 0 else None
+    except Exception:
+        return None
+
+
+def _child(job: dict[str, Any]) -> dict[str, float | None]:
     import threading
 
     import numpy as np
     import psutil
 
     from core.runtime import BackendOptions, create_backend
-    from core.variants import Precision, Runtime
+    from core.variants import VARIANTS, Precision, Runtime, Variant
 
     runtime, precision = Runtime(job["runtime"]), Precision(job["precision"])
     backend = create_backend(runtime, BackendOptions(threads=job["threads"]))
@@ -70,6 +85,7 @@ def _child(job: dict[str, Any]) -> dict[str, float]:
     else:
         import onnxruntime  # noqa: F401
     me = psutil.Process()
+    gpu_base = _gpu_used_mb() if VARIANTS[Variant(runtime, precision)].needs_gpu else None
     base = me.memory_info().rss
     backend.load(Path(job["path"]), precision)
     loaded = me.memory_info().rss
@@ -97,7 +113,9 @@ def _child(job: dict[str, Any]) -> dict[str, float]:
         done.set()
         sampler.join()
     peak = max(peak, me.memory_info().rss)
-    return {"load_mb": (loaded - base) / 2**20, "peak_mb": (peak - base) / 2**20}
+    gpu_now = _gpu_used_mb() if gpu_base is not None else None
+    gpu = None if gpu_base is None or gpu_now is None else gpu_now - gpu_base
+    return {"load_mb": (loaded - base) / 2**20, "peak_mb": (peak - base) / 2**20, "gpu_mb": gpu}
 
 
 if __name__ == "__main__":
