@@ -316,23 +316,27 @@ class _TrtProfiler(NodeProfiler):
                 times.setdefault(layer_name, []).append(ms)
 
         self.collect = _Collect()
-        s.context.profiler = self.collect
-        s.context.enqueue_emits_profile = False  # reported when asked (after the stream synced), not per enqueue
-        self.layers = _trt_layers(_SHARED[s.shared_key].engine, s.context, trt)
+        context: trt.IExecutionContext = s.context
+        context.profiler = self.collect
+        context.enqueue_emits_profile = False  # reported when asked (after the stream synced), not per enqueue
+        self.context = context
+        self.layers = _trt_layers(_SHARED[s.shared_key].engine, context, trt)
 
     def run(self, batch: np.ndarray) -> None:
         self.backend.infer(batch)
-        self.backend._s.context.report_to_profiler()
+        context: trt.IExecutionContext = self.context
+        context.report_to_profiler()
 
     def nodes(self) -> list[NodeTime]:
         out = []
         for name, ts in self.times.items():
             kind_of, precision = self.layers.get(name, ("", ""))
-            low = name.lower()
+            low = str(name).lower()
             kind = "reorder" if "reformat" in low else "quantize" if "quantize" in low else "compute"
             out.append(NodeTime(name, kind_of or "TensorRT layer", kind, precision, median_after_first(ts)))
         return out
 
     def close(self) -> None:
+        context: trt.IExecutionContext = self.context
         with contextlib.suppress(Exception):
-            self.backend._s.context.enqueue_emits_profile = True
+            context.enqueue_emits_profile = True
