@@ -41,7 +41,8 @@ st.logo(str(ASSETS / "logo.svg"))
 
 with st.sidebar:
     choice = model.model_choice()
-    st.markdown(f"**Model:** `{choice.label}` @ {choice.imgsz}px")
+    st.markdown(f"**Model:** `{choice.label}` @ {choice.input_words}")
+    model.shape_picker()
     st.caption(
         f"INT8 calibration: `{choice.calib_dir}`"
         if choice.calib_dir

@@ -20,6 +20,7 @@ class Setting(StrEnum):
     TRUST = "trust the model file"
     CLUSTER = "cluster address"
     IMGSZ = "image size"
+    SHAPE = "input shape"
     MODELS_DIR = "models directory"
     INT8_FLAVOUR = "INT8 flavour"
     TARGET = "explorer target"

@@ -41,6 +41,30 @@ class Precision(StrEnum):
     INT8 = "int8"
 
 
+class Shape(StrEnum):
+    """How an image is fitted into the network input: a run-wide choice beside runtime and precision."""
+
+    SQUARE = "square"  # every image letterboxed to size x size (the exported file's own input)
+    RECT = "rect"  # long side = size, the other padded only to the next multiple of the stride (detect.py)
+
+    def words(self, size: int) -> str:
+        """How results name it: "square 640", "rect 640"."""
+        return f"{self.value} {size}"
+
+    @property
+    def help(self) -> str:
+        return _SHAPE_HELP[self]
+
+
+_SHAPE_HELP = {
+    Shape.SQUARE: "every image letterboxed to a square (640x640): one input shape, the exported file's own",
+    Shape.RECT: (
+        "long side 640, the other side padded only to the next multiple of 32, as YOLOv5's detect.py runs a .pt: "
+        "a 16:9 frame runs 640x384 instead of 640x640 (about 40 % less compute)"
+    ),
+}
+
+
 class Int8Flavour(StrEnum):
     """How an INT8 Q/DQ model is quantised; each runtime accepts one of them best."""
 

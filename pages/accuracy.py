@@ -107,7 +107,9 @@ cards = build_cards(variants, str(REFERENCE), bench=bench, evals=results, model_
 card_frame = widgets.decision_cards(cards, "acc")
 scores = eval_table(results, str(REFERENCE))
 table = widgets.table_frame(scores)
-st.subheader(f"{model_name} @ {imgsz}px on {Path(data_root).name}: {report.images} images, {report.boxes} boxes")
+st.subheader(
+    f"{model_name} @ {run.shape} {imgsz}px on {Path(data_root).name}: {report.images} images, {report.boxes} boxes"
+)
 for note in scores.notes:
     st.caption(note)
 widgets.show_table(scores, table)
@@ -170,7 +172,7 @@ report_sections.put_section(
     report_sections.ReportSection(
         "Accuracy",
         [
-            ("text", f"{model_name} @ {imgsz}px; dataset {report.summary()}."),
+            ("text", f"{model_name} @ {run.shape} {imgsz}px; dataset {report.summary()}."),
             *[("text", f"Warning: {report.pairing_warning}")] * bool(report.pairing_warning),
             *[("text", card.headline()) for card in cards],
             ("table", card_frame),

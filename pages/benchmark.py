@@ -139,7 +139,7 @@ table = widgets.table_frame(bench)
 transfer_text = transfer_lines(run.transfers, variants)
 for line in transfer_text:
     st.caption(line)
-st.subheader(f"{model_name} @ {imgsz}px, {threads or 'auto'} threads, batch size {batch}")
+st.subheader(f"{model_name} @ {run.shape} {imgsz}px, {threads or 'auto'} threads, batch size {batch}")
 widgets.show_table(bench, table)
 for note in bench.notes:
     st.caption(note)
@@ -175,7 +175,7 @@ if st.button("Profile these variants", key="bench:profile_run", disabled=busy):
                 found = profile_variants(profiled, image, runs=10)
                 memory = [measure_footprint(d, store.variant_artefact(d.variant)) for d in profiled]
                 state.profile = ProfileRun(store.source.name, store.input_size, image_name, 10, variants[0], found,
-                                           memory)  # fmt: skip
+                                           memory, shape=store.shape.value)  # fmt: skip
                 state.write()
                 st.rerun()  # the decision cards above take the memory it measured
             except CoreError as exc:
@@ -201,7 +201,7 @@ report_sections.put_section(
     report_sections.ReportSection(
         "Benchmark",
         [
-            ("text", f"{model_name} @ {imgsz}px on {machine_line(info)}."),
+            ("text", f"{model_name} @ {run.shape} {imgsz}px on {machine_line(info)}."),
             *[("text", card.headline()) for card in cards],
             ("table", card_frame),
             ("table", table),

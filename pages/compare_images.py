@@ -184,7 +184,7 @@ report_sections.put_section(
     report_sections.ReportSection(
         "Compare images",
         [
-            ("text", f"Model {store.source.name} @ {store.input_size}; conf {params.conf}, IoU {params.iou}."),
+            ("text", f"Model {store.source.name} @ {store.shape_words}; conf {params.conf}, IoU {params.iou}."),
             *[("text", result.headline(v.variant)) for v in result.images[0].variants if v.agreement is not None],
             *report_images(result, images),
             ("table", table),

@@ -36,7 +36,7 @@ def _settings(store, job: VideoJob, params: PostParams, max_frames: int) -> str:
     classes = "all classes" if params.classes is None else f"{len(params.classes)} classes"
     frames = f"the first {max_frames} frames" if max_frames else "every frame"
     return (
-        f"{store.source.name} @ {store.input_size} px; {', '.join(job.variants)}; conf {params.conf}, "
+        f"{store.source.name} @ {store.shape_words} px; {', '.join(job.variants)}; conf {params.conf}, "
         f"NMS IoU {params.iou}, {classes}; {frames}"
     )
 

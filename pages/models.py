@@ -74,7 +74,7 @@ if st.button("Use this model", type="primary", disabled=not spec):
         source = resolve_model(spec, trust=trust)  # checks the file and the trust gate before anything loads
         if calib and not Path(calib).is_dir():
             raise CoreError(f"calibration folder {calib} does not exist")
-        choice = model.ModelChoice(spec, int(imgsz), calib, trust, int(threads))
+        choice = model.ModelChoice(spec, int(imgsz), calib, trust, int(threads), model.shape_of(current))
         with st.spinner(f"Checking {source.path.name} (first time: export to ONNX)…"):
             model.load_store(choice)
     except CoreError as exc:
@@ -94,7 +94,7 @@ info = store.info()
 st.subheader(f"{store.source.name}")
 m = st.columns(4)
 m[0].metric("source", store.source.kind.value)
-m[1].metric("input", f"{store.input_size}px")
+m[1].metric("input", f"{store.input_size}px, {store.shape.value}")
 m[2].metric("classes", len(info.names))
 m[3].metric("output layout", info.layout.value)
 st.caption(

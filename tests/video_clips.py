@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from core.runtime.detections import DetectionResult, Detections, StageTimings
+from core.variants import Shape
 from core.video import H264Writer
 
 TOKYO = "street_people_car_tokyo_360p.mp4"
@@ -89,6 +90,10 @@ class FakeDetector:
         self.fail_at = fail_at
         self.node = None  # the Detector contract: runs in this process, so no transfer
         self.transfer_ms: list[float] = []
+        self.shape = Shape.SQUARE  # ...and its input shape policy: square, 640x640 for every frame
+
+    def hw_for(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        return (640, 640)
 
     def detect(self, image: np.ndarray, params: object = None) -> DetectionResult:
         self.calls += 1

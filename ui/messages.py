@@ -12,6 +12,7 @@ PAGE_WORDS = {
     Setting.TRUST: "tick 'I trust this file' on the Models page only if you trust where it came from",
     Setting.CLUSTER: f"start the app with ${ENV_CLUSTER} set to the cluster's address (HOST:PORT, or auto)",
     Setting.IMGSZ: "choose the model's own image size on the Models page",
+    Setting.SHAPE: "choose the square input shape on the Models page",
     Setting.MODELS_DIR: f"or start the app with ${ENV_MODELS_DIR} naming a folder that holds it",
     Setting.INT8_FLAVOUR: "choose the trt flavour",
     Setting.TARGET: "set the explorer's target (largest mAP drop, or smallest speed-up)",

@@ -30,7 +30,7 @@ class _Pool:
     def get(
         self, store: ModelStore, variant: Variant, threads: int, spin: bool, progress: Callable[[float, str], None]
     ) -> Detector:
-        key = (str(store.directory), store.input_size, str(store.calib_dir), variant, threads, spin)
+        key = (str(store.directory), store.input_size, str(store.calib_dir), variant, threads, spin, store.shape)
         with self._lock:
             lock = self._key_locks.setdefault(key, threading.Lock())
         with lock:  # two sessions asking for the same variant build it once

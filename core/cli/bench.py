@@ -66,4 +66,5 @@ def run(args: argparse.Namespace) -> BenchRun:
         transfers=transfers,
         nodes=nodes,
         footprints=footprints,
+        shape=store.shape.value,
     )

@@ -59,4 +59,5 @@ def run(args: argparse.Namespace) -> CompareRun:
     if args.save:
         saved = save_images(result, images.images, args.save)
         print(f"wrote {len(saved)} images to {args.save}", file=sys.stderr)
-    return CompareRun(store.source.name, store.input_size, result, args.runs, unreadable=len(images.errors))
+    return CompareRun(store.source.name, store.input_size, result, args.runs, unreadable=len(images.errors),
+                      shape=store.shape.value)  # fmt: skip

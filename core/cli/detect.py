@@ -40,9 +40,11 @@ class DetectRun(Result):
     results: list[dict[str, Any]]
     remote: dict[str, Any] = field(default_factory=dict)  # where a variant on a cluster node ran, its transfer
     transfer: list[float] = field(default_factory=list)
+    shape: str = "square"  # the input shape policy it ran (core.variants.Shape)
 
     def payload(self) -> dict[str, Any]:
-        out = {"variant": self.variant, "model": self.model, "imgsz": self.imgsz, "results": self.results}
+        out = {"variant": self.variant, "model": self.model, "imgsz": self.imgsz, "shape": self.shape,
+               "results": self.results}  # fmt: skip
         return out | self.remote
 
     @property
@@ -54,7 +56,7 @@ class DetectRun(Result):
         return EXIT_PARTIAL if self.failed else 0
 
     def text(self) -> str:
-        lines = []
+        lines = [f"{self.model} @ {self.shape} {self.imgsz}, {self.variant}"]
         if self.remote:
             lines.append(f"{self.variant} runs {self.remote['runs_on']}; the times below are the node's")
             if self.transfer:
@@ -65,7 +67,7 @@ class DetectRun(Result):
                 continue
             t = r["timings_ms"]
             lines.append(
-                f"{r['image']}: {len(r['detections'])} objects  "
+                f"{r['image']}: {len(r['detections'])} objects at {r['input_hw'][1]}x{r['input_hw'][0]}  "
                 f"({t['preprocess']:.1f} + {t['inference']:.1f} + {t['postprocess']:.1f} ms)"
             )
             for d in r["detections"]:
@@ -89,10 +91,12 @@ def run(args: argparse.Namespace) -> DetectRun:
             except InputError as exc:
                 results.append({"image": str(path), "error": str(exc)})
                 continue
+            hw = det.hw_for(image.shape[:2])  # rect: a new shape's first call is untimed (Detector)
             res = det.detect(image, params)
             results.append(
-                {"image": str(path), "detections": res.detections.to_records(), "timings_ms": res.timings.to_dict()}
-            )
+                {"image": str(path), "input_hw": list(hw), "detections": res.detections.to_records(),
+                 "timings_ms": res.timings.to_dict()}
+            )  # fmt: skip
             if args.save:
                 from PIL import Image
 
@@ -100,7 +104,9 @@ def run(args: argparse.Namespace) -> DetectRun:
                 Image.fromarray(annotate(image, res.detections)).save(args.save / f"{path.stem}.jpg", quality=92)
         remote = options.transfer(det) | {"runs_on": det.backend.description} if det.node is not None else {}
         transfer = list(det.transfer_ms)
-    out = DetectRun(str(variant), store.source.name, store.input_size, results, remote, transfer)
+    out = DetectRun(
+        str(variant), store.source.name, store.input_size, results, remote, transfer, shape=store.shape.value
+    )
     if out.failed:
         print(f"error: {out.failed} of {len(args.images)} images could not be read", file=sys.stderr)
     return out

@@ -75,4 +75,5 @@ def run(args: argparse.Namespace) -> EvalRun:
         args.batch,
         results,
         latency_source=SHARDED_LATENCY if args.shards else "",
+        shape=store.shape.value,
     )

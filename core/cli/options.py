@@ -20,7 +20,7 @@ from core.errors import CoreError, InputError, Setting
 from core.model import CalibrationMethod, Int8Options, ModelStore, open_store
 from core.progress import TqdmProgress
 from core.runtime import BackendOptions, Detector, PostParams
-from core.variants import Variant
+from core.variants import Shape, Variant
 
 Group = Callable[[argparse.ArgumentParser], None]
 
@@ -31,6 +31,7 @@ FLAGS = {
     Setting.TRUST: "pass --trust to load it",
     Setting.CLUSTER: f"pass --cluster HOST:PORT (or auto), or set ${config.ENV_CLUSTER}",
     Setting.IMGSZ: "drop --imgsz",
+    Setting.SHAPE: "use --shape square",
     Setting.MODELS_DIR: f"--models-dir or ${config.ENV_MODELS_DIR}",
     Setting.INT8_FLAVOUR: "python -m core convert --to int8 --flavour trt",
     Setting.TARGET: "--target-drop P or --target-speedup S",
@@ -112,6 +113,9 @@ def model(default: str | None = "yolov5n") -> Group:
         else:
             g.add_argument("--model", "-m", default=default, help=f"{what}; default {default}")
         g.add_argument("--imgsz", type=int, default=None, help="network input size (default: the model's, else 640)")
+        g.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.SQUARE.value,
+                       help="network input shape: square (every image 640x640, default) or rect (long side 640, the "
+                       "other padded only to a multiple of 32, as YOLOv5's detect.py; 16:9 runs 640x384)")  # fmt: skip
         g.add_argument("--trust", action="store_true", help="allow unpickling an ultralytics .pt (runs code from it)")
         g.add_argument("--names", type=Path, help="class names file for an .onnx without names metadata")
         g.add_argument("--cache-dir", type=Path, help=f"artefact cache (default ${config.ENV_CACHE_DIR} or ~/.cache)")
@@ -168,6 +172,7 @@ def store(args: argparse.Namespace) -> ModelStore:
             trust=args.trust,
             names=args.names,
             imgsz=args.imgsz,
+            shape=Shape(getattr(args, "shape", Shape.SQUARE.value)),
             calib_dir=args.calib,
             int8=int8,
             progress=bar,

@@ -41,4 +41,7 @@ def run(args: argparse.Namespace) -> ProfileRun:
         for det in detectors:
             det.close()
     reference = str(REFERENCE) if REFERENCE in variants else str(variants[0])
-    return ProfileRun(store.source.name, store.input_size, str(image_path), args.runs, reference, profiles, footprints)
+    return ProfileRun(
+        store.source.name, store.input_size, str(image_path), args.runs, reference, profiles, footprints,
+        shape=store.shape.value,
+    )  # fmt: skip

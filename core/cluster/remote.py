@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from core.errors import RuntimeUnavailableError
-from core.runtime import DetectionResult, Detector, Node, PostParams, RawOutput
+from core.runtime import Availability, DetectionResult, Detector, Node, PostParams, RawOutput
+from core.variants import Shape
 
 
 class Carrier(Protocol):
@@ -93,7 +94,7 @@ class _DetectorActor:
             options = replace(options, cache_dir=folder / "engines")
         backend = create_backend(v.runtime, options)
         backend.load(path, v.precision)
-        self.det = Detector(v, backend, info, input_hw)
+        self.det = Detector(v, backend, info, input_hw, options.shape)
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(),
                 "description": backend.description, "max_batch": self.det.max_batch}  # fmt: skip
 
@@ -109,8 +110,8 @@ class _DetectorActor:
         out = self.det.detect_batch(batch, params)
         return out, (time.perf_counter() - t) * 1e3
 
-    def warmup(self, n: int, batch: int) -> None:
-        self.det.warmup(n, batch)
+    def warmup(self, n: int, batch: int, image_hw: tuple[int, int] | None = None) -> None:
+        self.det.warmup(n, batch, image_hw)
 
     def close(self) -> None:
         self.det.close()
@@ -129,6 +130,9 @@ class _RemoteBackend:
     def close(self) -> None:
         pass
 
+    def any_shape(self) -> Availability:
+        return Availability(True)  # the node's own detector checks, and its refusal comes back from load
+
 
 class RemoteDetector(Detector):
     """A :class:`~core.runtime.detector.Detector` whose variant runs in an actor on a cluster node.
@@ -139,9 +143,10 @@ class RemoteDetector(Detector):
     node spent: object-store and actor-call overhead, reported apart from the latency."""
 
     def __init__(self, variant: Variant, cluster: Carrier, actor: Any, node: Node, where: dict[str, Any],
-                 info: ModelInfo, input_hw: tuple[int, int]) -> None:  # fmt: skip
+                 info: ModelInfo, input_hw: tuple[int, int], shape: Shape = Shape.SQUARE) -> None:  # fmt: skip
         desc = f"on {node.name} ({node.ip}, pid {where['pid']}): {where['description']}"
-        super().__init__(variant, _RemoteBackend(desc, where["max_batch"]), info, input_hw)  # type: ignore[arg-type]
+        backend = _RemoteBackend(desc, where["max_batch"])
+        super().__init__(variant, backend, info, input_hw, shape)  # type: ignore[arg-type]
         self.cluster, self.actor, self.node = cluster, actor, node
         self.pid: int = where["pid"]
         self.node_id: str = where["node_id"]
@@ -173,10 +178,10 @@ class RemoteDetector(Detector):
     def detect_batch(self, images: Sequence[np.ndarray], params: PostParams | None = None) -> list[DetectionResult]:
         return list(self._call("detect", images, params or PostParams()))
 
-    def warmup(self, n: int = 1, batch: int = 1) -> None:
+    def warmup(self, n: int = 1, batch: int = 1, image_hw: tuple[int, int] | None = None) -> None:
         import ray
 
-        ray.get(self.actor.warmup.remote(n, batch))
+        ray.get(self.actor.warmup.remote(n, batch, image_hw))
 
     def close(self) -> None:
         import ray

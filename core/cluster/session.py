@@ -9,6 +9,7 @@ import os
 import socket
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,7 +174,7 @@ class Cluster:
         sha, data = self.ship(path)
         actor_cls = ray.remote(num_cpus=0)(_DetectorActor)
         actor = actor_cls.options(**self._pin(node)).remote()
-        opts = options or BackendOptions()
+        opts = replace(options or BackendOptions(), shape=store.shape)
         try:
             where = ray.get(actor.load.remote(str(local), path.name, sha, data, store.info(), store.input_hw, opts),
                             timeout=600)  # fmt: skip
@@ -183,7 +184,7 @@ class Cluster:
                 f"{variant}: the node {node.name} could not load it: {_first_line(exc)}"
             ) from None
         self._readers[node.node_id] = self._readers.get(node.node_id, 0) + 1
-        return RemoteDetector(variant, self, actor, node, where, store.info(), store.input_hw)
+        return RemoteDetector(variant, self, actor, node, where, store.info(), store.input_hw, store.shape)
 
 
 _CLUSTER: Cluster | None = None

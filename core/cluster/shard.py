@@ -32,6 +32,7 @@ def _collect_chunk(
     info: ModelInfo,
     input_hw: tuple[int, int],
     display: PostParams,
+    shape: str = "square",
 ) -> tuple[Any, list[int], list[str]]:
     """Runs on a node: the chunk's images through every variant (``core.measure.evaluation.collect``)."""
     import tempfile
@@ -41,12 +42,13 @@ def _collect_chunk(
     from core.data import LabelledImage
     from core.measure import collect
     from core.runtime import BackendOptions
+    from core.variants import Shape
 
     actor = _DetectorActor()
     dets = []
     for variant, name, sha, data in artefacts:
         payload = ray.get(data) if isinstance(data, ray.ObjectRef) else data
-        actor.load(variant, name, sha, payload, info, input_hw, BackendOptions(threads=1))
+        actor.load(variant, name, sha, payload, info, input_hw, BackendOptions(threads=1, shape=Shape(shape)))
         dets.append(actor.det)
     with tempfile.TemporaryDirectory(prefix="yololab-shard-") as tmp:
         labelled = []
@@ -99,7 +101,7 @@ def sharded_collect(
         while queue and len(pending) < shards:
             k = queue.pop(0)
             payload = [(str(it.image), it.image.read_bytes(), it.labels) for it in chunks[k]]
-            pending[task.remote(payload, artefacts, info, hw, display)] = k
+            pending[task.remote(payload, artefacts, info, hw, display, store.shape.value)] = k
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
         for ref in ready:
             k = pending.pop(ref)

@@ -222,6 +222,7 @@ class BenchRun(Result):
     transfers: dict[str, list[float]] = field(default_factory=dict, metadata={"json": False})
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"json": False})
     footprints: list[Footprint] = field(default_factory=list, metadata={"json": False})  # bench --memory
+    shape: str = "square"  # the input shape policy it ran (core.variants.Shape)
 
     def variant_dict(self, r: BenchResult) -> dict[str, Any]:
         """One variant's row of the JSON: its result, plus its transfer when it ran on a cluster node."""
@@ -237,6 +238,7 @@ class BenchRun(Result):
             "system": self.system,
             "model": self.model,
             "imgsz": self.imgsz,
+            "shape": self.shape,
             "image": self.image,
             "batch_size": self.batch_size,
             "variants": [self.variant_dict(r) for r in self.results],
@@ -248,7 +250,7 @@ class BenchRun(Result):
 
     def text(self) -> str:
         head = (
-            f"{self.model} @ {self.imgsz}, {Path(self.image).name}, {self.iterations} iterations, "
+            f"{self.model} @ {self.shape} {self.imgsz}, {Path(self.image).name}, {self.iterations} iterations, "
             f"batch size {self.batch_size}"
         )
         return "\n".join([head, self.table().to_text(), *(f.words() for f in self.footprints)])

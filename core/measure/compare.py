@@ -103,11 +103,13 @@ class VariantOnImage:
     detections: Detections
     latency: LatencySpread  # end to end per image: letterbox + inference + NMS
     agreement: Agreement | None  # vs the reference; None for the reference itself
+    input_hw: tuple[int, int] = (0, 0)  # the network input this image ran at (rect: its own)
 
     def to_dict(self) -> dict[str, Any]:
         a = self.agreement
         return {
             "variant": self.variant,
+            "input_hw": list(self.input_hw),
             "detections": self.detections.to_records(),
             "latency_ms": self.latency.to_dict(),
             "agreement": None
@@ -178,7 +180,9 @@ class CompareResult:
         columns = (Column("image"), Column("variant"), Column("objects"), Column("latency ms", 2))
         columns += (Column("p10 ms", 2), Column("p90 ms", 2), Column(f"speed vs {self.reference}"), *AGREEMENT_COLUMNS)
         runs = self.images[0].variants[0].latency.runs if self.images else 0
+        inputs = ", ".join(f"{im.name} {im.variants[0].input_hw[1]}x{im.variants[0].input_hw[0]}" for im in self.images)
         notes = (
+            f"network input (width x height): {inputs}",
             f"latency: median ms per image of {runs} timed runs (variants in turn, after an untimed one), end to end "
             "(letterbox + inference + NMS); speed: ratio of medians with its 95 % bootstrap interval",
             f"agreement vs {self.reference}: same class and IoU >= 0.5, at conf {self.params.conf}",
@@ -186,7 +190,7 @@ class CompareResult:
         return Table(columns, rows, notes)
 
 
-RawKey = tuple[str, str, str]  # (model directory, variant, image digest)
+RawKey = tuple[str, str, str, str]  # (model directory, variant, "rect 640", image digest)
 
 
 @dataclass
@@ -224,7 +228,7 @@ class ImageComparison:
         self.runs = runs
 
     def _key(self, det: Detector, image: InputImage) -> RawKey:
-        return (self.model_key, str(det.variant), image.key)
+        return (self.model_key, str(det.variant), det.shape_words, image.key)  # another size or shape: another run
 
     def keep_only(self, images: Sequence[InputImage]) -> None:
         """Forget the raw outputs of other models, variants and images: a session's cache stays bounded by
@@ -266,19 +270,20 @@ class ImageComparison:
         self.run(images)
         out = []
         for im in images:
-            rows: dict[str, tuple[Detections, LatencySpread]] = {}
+            rows: dict[str, tuple[Detections, LatencySpread, tuple[int, int]]] = {}
             for det in self.detectors:
                 raw = self.cache[self._key(det, im)]
                 dets, post_ms = det.postprocess(raw.output, params)
-                rows[str(det.variant)] = (dets, LatencySpread.from_samples([s + post_ms for s in raw.samples_ms]))
+                spread = LatencySpread.from_samples([s + post_ms for s in raw.samples_ms])
+                rows[str(det.variant)] = (dets, spread, raw.output.letterbox.input_hw)
             ref = rows[str(self.reference)][0]
             out.append(
                 ImageResult(
                     im.key,
                     im.name,
                     [
-                        VariantOnImage(v, dets, lat, None if v == str(self.reference) else agreement(ref, dets))
-                        for v, (dets, lat) in rows.items()
+                        VariantOnImage(v, dets, lat, None if v == str(self.reference) else agreement(ref, dets), hw)
+                        for v, (dets, lat, hw) in rows.items()
                     ],
                 )
             )
@@ -295,15 +300,17 @@ class CompareRun(Result):
     result: CompareResult
     runs: int = 5
     unreadable: int = 0  # files that were not images this tool can read (named on stderr / on the page)
+    shape: str = "square"  # the input shape policy it ran (core.variants.Shape)
 
     def payload(self) -> dict[str, Any]:
-        return {"model": self.model, "imgsz": self.imgsz, **self.result.to_dict()}
+        return {"model": self.model, "imgsz": self.imgsz, "shape": self.shape, **self.result.to_dict()}
 
     def table(self) -> Table:
         return self.result.table()
 
     def text(self) -> str:
-        head = f"{self.model} @ {self.imgsz}; reference {self.result.reference}; {self.runs} timed runs per image"
+        head = f"{self.model} @ {self.shape} {self.imgsz}; reference {self.result.reference}; "
+        head += f"{self.runs} timed runs per image"
         return head + "\n" + self.table().to_text()
 
     @property

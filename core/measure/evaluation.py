@@ -24,6 +24,7 @@ from core.progress import Progress, no_progress
 from core.results import Result
 from core.runtime import EVAL_PARAMS, Detections, Detector, PostParams
 from core.tables import Column, Table
+from core.variants import Shape
 
 WORST_IMAGES = 12  # images listed per variant where it disagrees most with the reference
 
@@ -108,6 +109,8 @@ def collect(
     unreadable: list[str] = []
     # Candidates below both thresholds can never count: the decode may drop them (core.runtime.head).
     min_conf = min(EVAL_PARAMS.conf, display_params.conf)
+    if batch_size > 1 and any(getattr(d, "shape", Shape.SQUARE) is Shape.RECT for d in detectors):
+        items = sorted(items, key=_aspect)  # rect: a batch holds images of one input shape (val.py's rect batches)
     n = len(items)
     for start in range(0, n, batch_size):
         chunk = []
@@ -129,6 +132,18 @@ def collect(
         done = min(start + batch_size, n)
         progress(done / n, f"evaluated {done}/{n} images")
     return got, shown_images, unreadable
+
+
+def _aspect(item: LabelledImage) -> float:
+    """Height over width from the file's header (no decode); unreadable files sort first and fail when loaded."""
+    from PIL import Image
+
+    try:
+        with Image.open(item.image) as im:
+            w, h = im.size
+    except Exception:
+        return 0.0
+    return h / max(w, 1)
 
 
 def evaluate(
@@ -281,6 +296,7 @@ class EvalRun(Result):
     batch_size: int
     results: list[VariantEval]
     latency_source: str = ""  # why the latency is not a latency (a sharded eval), when it is not
+    shape: str = "square"  # the input shape policy it ran (core.variants.Shape)
 
     def data_dict(self) -> dict[str, Any]:
         rep = self.inventory
@@ -299,6 +315,7 @@ class EvalRun(Result):
         out = {
             "model": self.model,
             "imgsz": self.imgsz,
+            "shape": self.shape,
             "data": self.data,
             "dataset": self.data_dict(),
             "reference": self.reference,
@@ -314,7 +331,8 @@ class EvalRun(Result):
 
     def text(self) -> str:
         lines = [
-            f"{self.model} @ {self.imgsz} on {self.data}: {self.inventory.summary()}; batch size {self.batch_size}",
+            f"{self.model} @ {self.shape} {self.imgsz} on {self.data}: {self.inventory.summary()}; "
+            f"batch size {self.batch_size}",
             self.table().to_text(),
         ]
         if self.latency_source:

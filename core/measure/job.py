@@ -136,7 +136,9 @@ class BenchJob(Job[BenchRun]):
         self.variants = [str(d.variant) for d in detectors]
         self.iterations, self.warmup, self.batch = iterations, warmup, batch
         self._detectors, self._image = list(detectors), image
-        self._run = dict(system=system, model=model, imgsz=imgsz, image=image_name, batch_size=batch, threads=threads)
+        shape = detectors[0].shape.value if detectors else "square"  # the store's: every detector shares it
+        self._run = dict(system=system, model=model, imgsz=imgsz, image=image_name, batch_size=batch, threads=threads,
+                         shape=shape)  # fmt: skip
         self._transfer = TransferWatch.start(detectors)  # variants on cluster nodes: this run's transfer samples
         self.start()
 
@@ -214,6 +216,7 @@ class EvalJob(Job[EvalRun]):
             str(self._reference.variant),
             self.batch_size,
             results,
+            shape=self._reference.shape.value,
         )
 
     def words(self) -> str:

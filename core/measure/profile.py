@@ -132,9 +132,10 @@ class ProfileRun(Result):
     reference: str
     variants: list[VariantProfile] = field(default_factory=list)
     footprints: list[Footprint] = field(default_factory=list)  # memory, a fresh process per variant (may be empty)
+    shape: str = "square"  # the input shape policy it ran (core.variants.Shape)
 
     def payload(self) -> dict[str, Any]:
-        return {"model": self.model, "imgsz": self.imgsz, "image": self.image, "runs": self.runs,
+        return {"model": self.model, "imgsz": self.imgsz, "shape": self.shape, "image": self.image, "runs": self.runs,
                 "reference": self.reference, "variants": [v.to_dict() for v in self.variants],
                 "footprint": [f.to_dict() for f in self.footprints], "words": self.words()}  # fmt: skip
 
@@ -231,7 +232,7 @@ def profile_variants(
     """Each detector's per-block profile on ``image``. Round after round, every variant makes one profiled call
     and one plain call of each stage (letterbox, graph, box decode, NMS) in turn with the others, so the blocks'
     sum and the graph's median come from the same minutes of the machine; the first round is left out."""
-    tensor, _ = preprocess(image, detectors[0].input_hw)
+    tensor, _ = preprocess(image, detectors[0].hw_for(image.shape[:2]))
     params = PostParams()
     stages: list[dict[str, list[float]]] = [{"letterbox": [], "graph": [], "decode": [], "nms": []} for _ in detectors]
     with contextlib.ExitStack() as stack:
@@ -241,7 +242,7 @@ def profile_variants(
             for det, profiler, st in zip(detectors, profilers, stages, strict=True):
                 profiler.run(tensor)
                 t0 = time.perf_counter()
-                batch, lb = preprocess(image, det.input_hw)
+                batch, lb = preprocess(image, det.hw_for(image.shape[:2]))
                 t1 = time.perf_counter()
                 if det.head is not None:
                     outs = det.backend.infer_heads(batch)

@@ -19,7 +19,7 @@ from core.model.recipes import RecipeBook, recipe_variant
 from core.model.sources import ModelSource, SourceKind
 from core.progress import Progress, no_progress, scaled
 from core.runtime import BackendOptions, Detector, ModelInfo, availability, create_backend, inspect_onnx
-from core.variants import Artefact, Int8Flavour, Variant
+from core.variants import Artefact, Int8Flavour, Shape, Variant
 
 NEEDS_CALIBRATION = "INT8 needs calibration images"
 
@@ -59,6 +59,7 @@ class ModelStore:
     source: ModelSource
     cache_root: Path = field(default_factory=cache_dir)
     imgsz: int | None = None  # None: the ONNX's own input size, else 640
+    shape: Shape = Shape.SQUARE  # how images are fitted into the network input (every detector opened runs it)
     calib_dir: Path | None = None
     int8: convert.Int8Options = field(default_factory=convert.Int8Options)
     calib_bundled: bool = False  # calib_dir holds the pictures the app ships (no folder was given)
@@ -96,6 +97,11 @@ class ModelStore:
         if self.source.kind is SourceKind.ONNX and (hw := self.info().input_hw) is not None:
             return hw
         return (s, s)
+
+    @property
+    def shape_words(self) -> str:
+        """How results name the input: "square 640", "rect 640"."""
+        return self.shape.words(self.input_size)
 
     def info(self, progress: Progress = no_progress) -> ModelInfo:
         if self._info is None:
@@ -325,14 +331,14 @@ class ModelStore:
             raise RuntimeUnavailableError(f"{variant} cannot run here: {status.reason}")
         path = path or self.variant_artefact(variant, lambda f, m: progress(0.8 * f, m))
         info = self.info()
-        opts = options or BackendOptions()
+        opts = replace(options or BackendOptions(), shape=self.shape)
         if opts.cache_dir is None:
             opts = replace(opts, cache_dir=self.directory / "engines")
         progress(0.85, f"loading {variant}")
         backend = create_backend(variant.runtime, opts)
         backend.load(path, variant.precision, scaled(progress, 0.85, 0.99))
         progress(1.0, f"{variant} loaded")
-        return Detector(variant, backend, info, self.input_hw)
+        return Detector(variant, backend, info, self.input_hw, self.shape)
 
 
 def open_store(
@@ -343,6 +349,7 @@ def open_store(
     trust: bool = False,
     names: Path | None = None,
     imgsz: int | None = None,
+    shape: Shape = Shape.SQUARE,
     calib_dir: Path | None = None,
     int8: convert.Int8Options | None = None,
     progress: Progress = no_progress,
@@ -363,7 +370,7 @@ def open_store(
     if bundled:
         calib_dir = bundled_calibration(cache)
     return ModelStore(
-        source, cache_root=cache, imgsz=imgsz, calib_dir=calib_dir, int8=int8 or convert.Int8Options(),
+        source, cache_root=cache, imgsz=imgsz, shape=shape, calib_dir=calib_dir, int8=int8 or convert.Int8Options(),
         calib_bundled=bundled,
     )  # fmt: skip
 

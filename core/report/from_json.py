@@ -78,7 +78,7 @@ def _bench(doc: dict[str, Any]) -> ReportSection:
     items: list[tuple[str, Any]] = [
         (
             "text",
-            f"{doc.get('model')} @ {doc.get('imgsz')}px on {Path(str(doc.get('image'))).name}, batch size "
+            f"{_model_at(doc)} on {Path(str(doc.get('image'))).name}, batch size "
             f"{doc.get('batch_size')}; {base.get('iterations')} timed calls per variant in "
             f"{base.get('rounds', 1)} rounds, variants in turn.",
         ),
@@ -124,9 +124,7 @@ def _bench(doc: dict[str, Any]) -> ReportSection:
 
 def _eval(doc: dict[str, Any]) -> ReportSection:
     ref = doc.get("reference", "ort:fp32")
-    items: list[tuple[str, Any]] = [
-        ("text", f"{doc.get('model')} @ {doc.get('imgsz')}px on {doc.get('data')}: {doc['dataset']['summary']}.")
-    ]
+    items: list[tuple[str, Any]] = [("text", f"{_model_at(doc)} on {doc.get('data')}: {doc['dataset']['summary']}.")]
     if warning := doc["dataset"].get("pairing_warning"):
         items.append(("text", f"Warning: {warning}"))
     table = []
@@ -184,8 +182,13 @@ def _compare(doc: dict[str, Any]) -> ReportSection:
             p90.append(lat["p90"])
     fig = _bar(names, p50, p10, p90, "Compare images: median latency, bars p10-p90", LATENCY_AXIS)
     fig.update_traces(marker_color=[variant_colour(n.split(" · ")[1]) for n in names])
-    text = f"{doc.get('model')} @ {doc.get('imgsz')}px; reference {doc['reference']}; conf {doc.get('conf')}."
+    text = f"{_model_at(doc)}; reference {doc['reference']}; conf {doc.get('conf')}."
     return ReportSection("Compare images", [("text", text), ("table", table), ("figure", fig)])
+
+
+def _model_at(doc: dict[str, Any]) -> str:
+    """ "yolov5n.pt @ rect 640px": the model and the input it ran (files written before the shape policy: square)."""
+    return f"{doc.get('model')} @ {doc.get('shape', 'square')} {doc.get('imgsz')}px"
 
 
 def _video(doc: dict[str, Any]) -> ReportSection:
@@ -201,7 +204,9 @@ def _video(doc: dict[str, Any]) -> ReportSection:
         for r in rows
     ]
     text = (
-        f"{Path(doc['source']).name}: {doc['frames']} frames at {doc['fps_processed']:.1f} fps processed (decode, "
+        f"{Path(doc['source']).name}: {doc['frames']} frames, {doc.get('shape', 'square')} input "
+        f"{'x'.join(str(v) for v in reversed(doc.get('input_hw') or [640, 640]))}, at {doc['fps_processed']:.1f} "
+        "fps processed (decode, "
         "every variant, drawing and encoding together; each variant alone is faster)."
     )
     return ReportSection("Compare video", [("text", text), ("table", table)])
@@ -231,7 +236,7 @@ def profile_section(doc: dict[str, Any]) -> ReportSection:
             table.append({"block": label, "module": "", **cells})
     ran = [f"{v['variant']} runs on {v['runs_on']}" for v in variants]
     items: list[tuple[str, Any]] = [
-        ("text", f"{doc.get('model')} @ {doc.get('imgsz')}px on {Path(str(doc.get('image'))).name}: each runtime's "
+        ("text", f"{_model_at(doc)} on {Path(str(doc.get('image'))).name}: each runtime's "
                  f"own profiler, median of {doc.get('runs')} calls per variant, profiled and plain calls in turn."),
         *[("text", w) for w in doc.get("words", [])],
         ("figure", profile_split(doc)),

@@ -26,6 +26,12 @@ class Letterbox:
     src_h: int
     src_w: int
 
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """The network input it made (height, width): the scaled picture plus the padding on both sides."""
+        uh, uw = max(1, round(self.src_h * self.ratio)), max(1, round(self.src_w * self.ratio))
+        return round(uh + 2 * self.pad_y), round(uw + 2 * self.pad_x)
+
 
 def letterbox(image: np.ndarray, new_shape: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
     """Resize keeping the aspect ratio and pad (centred, gray 114) to ``new_shape`` (h, w)."""
@@ -41,6 +47,15 @@ def letterbox(image: np.ndarray, new_shape: tuple[int, int]) -> tuple[np.ndarray
     if top or bottom or left or right:
         image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
     return image, Letterbox(ratio=r, pad_x=dw, pad_y=dh, src_h=h, src_w=w)
+
+
+def rect_hw(h: int, w: int, size: int, stride: int = 32) -> tuple[int, int]:
+    """The minimal-padding network input for an ``h`` x ``w`` image: scaled so its long side is ``size``, each
+    side then padded up to the next multiple of ``stride`` (YOLOv5 ``letterbox(auto=True)``, as ``detect.py``
+    runs a ``.pt``): 1080x810 -> 640x480, 720x1280 -> 384x640."""
+    r = min(size / h, size / w)
+    uw, uh = max(1, round(w * r)), max(1, round(h * r))
+    return uh + (size - uh) % stride, uw + (size - uw) % stride
 
 
 def unletterbox(boxes: np.ndarray, lb: Letterbox) -> np.ndarray:

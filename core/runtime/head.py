@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -117,11 +118,14 @@ def head_from_model(model: Any) -> YoloV5Head | None:
     return head if all(o in produced for o in head.outputs) else None
 
 
-def cut_at_head(model: Any, head: YoloV5Head, batch: int = 1) -> bytes:
-    """The model ending at the head's conv outputs (the decode pruned), serialized; batch ``batch``.
+def cut_at_head(model: Any, head: YoloV5Head, batch: int = 1, hw: tuple[int, int] | None = None) -> bytes:
+    """The model ending at the head's conv outputs (the decode pruned), serialized; batch ``batch``, and input
+    height and width ``hw`` (None: the file's own).
 
     Everything above the head is convolutions, activations, concat, resize and pooling, none of which
-    hard-codes the batch, so the same graph runs a batch of N once its input says N.
+    hard-codes the batch, so the same graph runs a batch of N once its input says N. Only the upsampling
+    Resizes carry the file's spatial size (their output sizes are constants of the export): for another
+    ``hw`` pass a model from :func:`resize_by_scales`, whose Resizes scale whatever comes in.
     """
     import onnx
 
@@ -155,7 +159,103 @@ def cut_at_head(model: Any, head: YoloV5Head, batch: int = 1) -> bytes:
         dim.Clear()
         dim.dim_value = batch
         _rebatch_resize_sizes(cut.graph, batch)
+    if hw is not None and hw != input_hw(model):
+        if input_hw(model) is not None and any(n.op_type == "Resize" and len(n.input) > 3 and n.input[3] for n in kept):
+            raise ValueError("cut_at_head: another input size needs a model from resize_by_scales()")
+        dims = cut.graph.input[0].type.tensor_type.shape.dim
+        for axis, side in zip((2, 3), hw, strict=True):
+            dims[axis].Clear()
+            dims[axis].dim_value = int(side)
     return bytes(cut.SerializeToString())
+
+
+class HeadGraphs:
+    """One model cut at its head, serialized for any batch and input size: the file's own size as exported,
+    any other (a multiple of the stride) from the :func:`resize_by_scales` copy, made once on first need."""
+
+    def __init__(self, model: Any, head: YoloV5Head) -> None:
+        self.model, self.head = model, head
+        self.own_hw = input_hw(model)
+        self._scaled: Any = None
+        self._lock = threading.Lock()
+
+    def graph(self, batch: int = 1, hw: tuple[int, int] | None = None, dynamic_sides: bool = False) -> bytes:
+        """Batch ``batch`` at ``hw`` (None: the file's own); ``dynamic_sides``: height and width left open (one graph
+        for every other size: what ONNX Runtime runs fastest, bench/shape_sessions.py)."""
+        if (hw is None or hw == self.own_hw) and not dynamic_sides:
+            return cut_at_head(self.model, self.head, batch)
+        with self._lock:
+            if self._scaled is None:
+                self._scaled = resize_by_scales(self.model) if self.own_hw is not None else self.model
+        data = cut_at_head(self._scaled, self.head, batch, hw)
+        if not dynamic_sides:
+            return data
+        import onnx
+
+        model = onnx.ModelProto()
+        model.ParseFromString(data)
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        for axis, name in ((2, "height"), (3, "width")):
+            dims[axis].Clear()
+            dims[axis].dim_param = name
+        return bytes(model.SerializeToString())
+
+
+def input_hw(model: Any) -> tuple[int, int] | None:
+    """The (height, width) an ONNX ModelProto's image input declares; None when either is dynamic."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4 or not (dims[2].dim_value and dims[3].dim_value):
+        return None
+    return int(dims[2].dim_value), int(dims[3].dim_value)
+
+
+def resize_by_scales(model: Any) -> Any:
+    """A copy of ``model`` whose Resize nodes scale their input (``scales``, e.g. [1, 1, 2, 2]) instead of producing
+    the constant output size the export wrote for the file's own input: the graph above the head then runs any
+    input size that is a multiple of the stride (the rect shape policy), with the same arithmetic (a nearest
+    upsampling by 2 is the same whether asked as a size or as a scale).
+
+    The scales are read by running the file once at its own input size (ONNX Runtime, a probe that outputs
+    each Resize's input shape and size argument): the sizes may be computed in the graph, not stored.
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    resizes = [n for n in model.graph.node if n.op_type == "Resize" and len(n.input) > 3 and n.input[3]]
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    if not resizes:
+        return out
+    hw = input_hw(model)
+    if hw is None:
+        raise ValueError("resize_by_scales: the model's input size is dynamic")
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    del probe.graph.output[:]
+    wanted = []
+    for k, node in enumerate(resizes):
+        shape = f"yololab_probe_shape_{k}"
+        probe.graph.node.append(onnx.helper.make_node("Shape", [node.input[0]], [shape]))
+        wanted += [shape, node.input[3]]
+    for name in wanted:
+        probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.INT64, None))
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the probe's own outputs stay
+    session = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    feed = np.zeros((1, 3, *hw), np.float32)
+    values = dict(zip(wanted, session.run(wanted, {session.get_inputs()[0].name: feed}), strict=True))
+    nodes = [n for n in out.graph.node if n.op_type == "Resize" and len(n.input) > 3 and n.input[3]]
+    for k, node in enumerate(nodes):
+        shape, sizes = values[f"yololab_probe_shape_{k}"], values[node.input[3]]
+        scales = (np.asarray(sizes, np.float64) / np.maximum(np.asarray(shape, np.float64), 1)).astype(np.float32)
+        name = f"{node.name or node.output[0]}_yololab_scales"
+        out.graph.initializer.append(numpy_helper.from_array(scales, name))
+        x = node.input[0]
+        del node.input[:]
+        node.input.extend([x, "", name])  # roi unused; scales, and no sizes
+    return out
 
 
 def _rebatch_resize_sizes(graph: Any, batch: int) -> None:

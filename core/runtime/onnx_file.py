@@ -134,6 +134,7 @@ class ModelInfo:
     input_hw: tuple[int, int] | None  # None when the ONNX input is dynamic
     layout: OutputLayout
     names: tuple[str, ...]
+    stride: int = 32  # the largest stride (metadata "stride", else YOLO's 32): rect input sides are multiples of it
 
     @property
     def num_classes(self) -> int:
@@ -202,7 +203,9 @@ def model_info(model: OnnxFile, names_file: Path | None = None) -> ModelInfo:
         names = [f"class{i}" for i in range(nc)]
     if nc is not None and names is not None and len(names) != nc:
         raise ModelError(f"{name}: the model predicts {nc} classes but {len(names)} class names were given")
-    return ModelInfo(input_name=inp.name, input_hw=input_hw, layout=layout, names=tuple(names or ()))
+    stride = model.metadata.get("stride", "32")
+    stride = max(int(float(stride)), 1) if stride.replace(".", "", 1).isdigit() else 32  # ultralytics: "32" or "32.0"
+    return ModelInfo(input_name=inp.name, input_hw=input_hw, layout=layout, names=tuple(names or ()), stride=stride)
 
 
 def _guess_layout(

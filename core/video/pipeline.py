@@ -154,6 +154,8 @@ class VideoRun(Result):
     damage: str | None = None  # the file was cut off or damaged: processing ended there
     lost: dict[str, str] = field(default_factory=dict)  # variants whose cluster node went away mid-run: why
     frame_times: list[float] = field(default_factory=list, repr=False)  # each frame's time in the source, seconds
+    shape: str = "square"  # the input shape policy (core.variants.Shape)
+    input_hw: tuple[int, int] = (0, 0)  # the network input every frame ran at: one shape per clip
 
     @property
     def fps_processed(self) -> float:
@@ -173,6 +175,8 @@ class VideoRun(Result):
         stats = self.stats
         return {
             "source": str(self.source),
+            "shape": self.shape,
+            "input_hw": list(self.input_hw),
             "frames": self.frames,
             "wall_seconds": round(self.wall_seconds, 3),
             "fps_processed": round(self.fps_processed, 3),
@@ -195,8 +199,10 @@ class VideoRun(Result):
         return replace(table, notes=(*table.notes, *self.lost.values())) if self.lost else table
 
     def text(self) -> str:
-        return f"{self.source.name}: {self.frames} frames at {self.fps_processed:.1f} fps -> {self.output}\n" + (
-            self.table().to_text()
+        where = f"{self.shape} {self.input_hw[1]}x{self.input_hw[0]}"
+        return (
+            f"{self.source.name}: {self.frames} frames ({where}) at {self.fps_processed:.1f} fps -> {self.output}\n"
+            + (self.table().to_text())
         )
 
     def write_csv(self, dest: str | Path | TextIO) -> None:
@@ -364,6 +370,7 @@ def process_video(
     params = params or PostParams()
     report = progress or no_progress
     total = min(info.frame_count, max_frames) if max_frames else info.frame_count
+    clip_hw = dets[0].hw_for((info.height, info.width))  # one input shape per clip (every frame is this size)
 
     stop = threading.Event()
     frames_q: queue.Queue[Any] = queue.Queue(maxsize=DECODE_QUEUE)
@@ -459,4 +466,6 @@ def process_video(
         damage=damage[0] if damage else None,
         lost=lost,
         frame_times=frame_times,
+        shape=dets[0].shape.value,
+        input_hw=clip_hw,
     )

@@ -427,3 +427,28 @@ def test_a_stopped_benchmark_keeps_nothing_and_says_so(app_env):
     assert not at.exception
     assert any("Stopped: nothing of that run is kept" in i.value for i in at.info)
     assert "bench:job" not in at.session_state and "bench:results" not in at.session_state
+
+
+def test_the_sidebar_s_input_shape_applies_to_every_page(app_env, bus_jpg):
+    """Rect in the sidebar: the next run of any page runs it (bus.jpg at 640x480 finds detect.py's five objects),
+    and the results say which shape ran."""
+    from dataclasses import replace
+
+    from ui.model import default_choice
+
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    app.run()
+    assert "640px, square" in app.sidebar.markdown[0].value
+    app.sidebar.radio(key="sidebar:shape").set_value("rect")
+    app.run()
+    assert not app.exception
+    assert "640px, rect" in app.sidebar.markdown[0].value
+    assert app.session_state["model_choice"].shape == "rect"
+
+    at = page("compare_images")
+    at.session_state["model_choice"] = replace(default_choice(), shape="rect")
+    at.run()
+    at.file_uploader[0].set_value([("bus.jpg", bus_jpg.read_bytes(), "image/jpeg")])
+    at.run()
+    assert not at.exception
+    assert dict(metrics(at)[:2])["objects"] == "5"

@@ -144,3 +144,21 @@ def test_compare_works_offline_with_no_model_and_no_calibration_folder(bus_jpg, 
     found = {v["variant"]: len(v["detections"]) for v in image["variants"]}
     assert set(found) == {"ort:fp32", "ort:int8"} and found["ort:fp32"] >= 4 and found["ort:int8"] >= 3
     assert "INT8 calibrated on the 5 bundled pictures" in p.stderr
+
+
+def test_shape_rect_runs_detect_py_s_inputs_and_every_result_names_it(
+    yolov5n_pt, bus_jpg, videos_dir, session_cache, tmp_path
+):
+    """--shape rect: bus.jpg at 480x640 with the PyTorch baseline finds detect.py's five; a 16:9 clip runs 640x384;
+    the JSON and the text both say which shape ran."""
+    p = run("detect", str(bus_jpg), "--model", str(yolov5n_pt), "--variant", "torch:fp32", "--shape", "rect",
+            "--json", cache=session_cache)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    (res,) = out["results"]
+    assert out["shape"] == "rect" and res["input_hw"] == [640, 480] and len(res["detections"]) == 5
+    p = run("video", str(videos_dir / "street_people_car_tokyo_360p.mp4"), "--model", str(yolov5n_pt),
+            "--variants", "ort:fp32", "--max-frames", "4", "--shape", "rect", "--output", str(tmp_path / "o.mp4"),
+            cache=session_cache)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "4 frames (rect 640x384)" in p.stdout

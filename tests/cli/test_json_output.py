@@ -1,7 +1,8 @@
 """Every command's ``--json``: JSON on stdout and nothing else, with its ``kind``, in the shape it had
 before the engine moved into rooms (``json_shapes.json``: key names and value types, recorded from the
 pre-move CLI on the same inputs, lists by their first item), plus the machine block (``system``, with the CPU's
-instruction sets) every result carries since OpenVINO and BF16 made the answer depend on them.
+instruction sets) every result carries since OpenVINO and BF16 made the answer depend on them, and the input
+``shape`` policy (with ``input_hw`` where one input size ran: each detected image, a video clip).
 
 The report reads a file's kind from ``"kind"``; a script reading the other keys keeps working.
 """

@@ -13,7 +13,7 @@ import numpy as np
 from core.errors import CoreError, RuntimeUnavailableError
 from core.progress import Progress, no_progress
 from core.runtime.head import YoloV5Head
-from core.variants import VARIANTS, Precision, Runtime, Variant, runtime_spec
+from core.variants import VARIANTS, Precision, Runtime, Shape, Variant, runtime_spec
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,7 @@ class BackendOptions:
     threads: int | None = None  # CPU threads for inference; None = one per physical core
     device_id: int = 0  # GPU index for GPU runtimes
     cache_dir: Path | None = None  # where GPU runtimes keep engines and timing caches
+    shape: Shape = Shape.SQUARE  # RECT: inputs of other sizes than the file's own will come (TensorRT builds for it)
     ort: OrtOptions = OrtOptions()
     tensorrt: TensorrtOptions = TensorrtOptions()
 
@@ -115,6 +116,11 @@ class Backend(ABC):
         """Largest batch one :meth:`infer_heads` call takes: None for any size; 1 (the default) for a
         backend bound to the model file's fixed batch, which then runs a batch image by image."""
         return 1
+
+    def any_shape(self) -> Availability:
+        """Whether this loaded model runs inputs of any height and width (multiples of the stride), not only the
+        file's own: what the rect shape policy needs. A backend that can says so; the default cannot."""
+        return Availability(False, f"{self.runtime.label} runs only the model file's own input size")
 
     def infer_heads(self, batch: np.ndarray) -> list[np.ndarray]:
         """The head convolutions' raw outputs for ``batch``; only for a backend that set :attr:`head`."""

@@ -25,11 +25,10 @@ from core.runtime.backends.base import (
     median_after_first,
 )
 from core.runtime.backends.gpu import gpu_then
-from core.runtime.head import cut_at_head, head_from_model
-from core.variants import Precision, Runtime
+from core.runtime.head import HeadGraphs, head_from_model
+from core.variants import Precision, Runtime, Shape
 
 if TYPE_CHECKING:  # annotations only: both are imported when a model loads
-    import onnx
     import onnxruntime as ort
 
 
@@ -40,6 +39,13 @@ def physical_cores() -> int:
         return psutil.cpu_count(logical=False) or os.cpu_count() or 1
     except ImportError:  # pragma: no cover
         return os.cpu_count() or 1
+
+
+FIXED_SHAPE = (
+    "this ONNX file has a fixed input size and no YOLOv5 head metadata (it was not exported by this tool), so "
+    "only its own size runs: use the square shape, or give the .pt (or an ONNX exported with dynamic height and "
+    "width)"
+)
 
 
 class _OrtBackend(Backend):
@@ -56,11 +62,13 @@ class _OrtBackend(Backend):
         self._session: ort.InferenceSession | None = None
         self._input = ""
         self._output = ""
-        self._proto: onnx.ModelProto | None = None  # the loaded model, kept to build sessions for other batch sizes
+        self._graphs: HeadGraphs | None = None  # the model cut at its head, for sessions of other input shapes
         self._session_options: ort.SessionOptions | None = None
         self._providers: list[Any] = []  # provider names or (name, options) pairs, as ORT takes them
-        self._batched: dict[int, ort.InferenceSession] = {}  # batch size -> session (cut models only)
-        self._batched_lock = threading.Lock()
+        # (batch, h, w) -> session at the file's own size; (batch, "other") -> one session with dynamic sides
+        self._shaped: dict[tuple[int | str, ...], ort.InferenceSession] = {}
+        self._own_shape: tuple[int, ...] = ()  # the first session's input (batch, h, w)
+        self._shaped_lock = threading.Lock()
         self.placement: dict[str, int] = {}  # provider -> nodes it ran in the first inference
         self.conv_precisions: dict[str, int] = {}  # precision -> convolutions computed in it (first inference)
         self._precision = Precision.FP32
@@ -150,7 +158,7 @@ class _OrtBackend(Backend):
         providers = self.providers(precision)
         model: str | bytes = str(model_path)
         self.head = None
-        if self.split_head:
+        if self.split_head or self.options.shape is Shape.RECT:  # a GPU provider runs other sizes cut, too
             model = self._cut(model_path)
         self._session_options, self._providers, self._model_source = so, providers, model
         with tempfile.TemporaryDirectory(prefix="yololab-placement-") as profile_dir:
@@ -171,6 +179,8 @@ class _OrtBackend(Backend):
                 )
             self._input = self._session.get_inputs()[0].name
             self._output = self._session.get_outputs()[0].name
+            dims = self._session.get_inputs()[0].shape
+            self._own_shape = (1, *dims[2:]) if self._graphs is not None else tuple(dims[:1] + dims[2:])
             self._run(self._session, None, {self._input: _zeros_for(self._session.get_inputs()[0])})
             self.conv_precisions = {}
             self.placement = read_placement(Path(self._session.end_profiling()), self.conv_precisions)
@@ -192,28 +202,42 @@ class _OrtBackend(Backend):
         head = head_from_model(proto)
         if head is None:
             return str(model_path)
-        self.head, self._proto = head, proto
-        return cut_at_head(proto, head)
+        self.head, self._graphs = head, HeadGraphs(proto, head)
+        return self._graphs.graph()
 
-    def _session_for(self, batch_size: int) -> ort.InferenceSession:
-        if batch_size == 1:
+    def _session_for(self, shape: tuple[int, ...]) -> ort.InferenceSession:
+        """The session for an input of ``shape`` (batch, channels, height, width)."""
+        key = (shape[0], *shape[2:])
+        if key == self._own_shape or self._graphs is None:  # a whole-graph file runs what its input allows
             assert self._session is not None  # infer() refuses to run before load()
             return self._session
-        with self._batched_lock:
-            session = self._batched.get(batch_size)
+        own_sides = tuple(key[1:]) == self._own_shape[1:]
+        slot: tuple[int | str, ...] = key if own_sides else (key[0], "other")
+        with self._shaped_lock:
+            session = self._shaped.get(slot)
             if session is None:
-                # A static batch per session: ORT plans memory and picks kernels for fixed shapes.
-                model = cut_at_head(self._proto, self.head, batch_size)  # type: ignore[arg-type]
+                # The file's own size: a static batch per session, as always. Any other size (the rect shape):
+                # one session per batch size with height and width dynamic, measured 1-6 % faster than one static
+                # session per size on ONNX Runtime's CPU provider (bench/shape_sessions.py, README).
+                model = self._graphs.graph(key[0], key[1:], dynamic_sides=not own_sides)  # type: ignore[arg-type]
                 assert self._session_options is not None
                 session = self._open(model, self._session_options)
-                self._batched[batch_size] = session
+                self._shaped[slot] = session
         return session
+
+    def any_shape(self) -> Availability:
+        if self._graphs is not None:
+            return Availability(True)
+        dims = self._session.get_inputs()[0].shape if self._session is not None else []
+        if len(dims) == 4 and not all(isinstance(d, int) and d > 0 for d in dims[2:]):
+            return Availability(True)  # the file's own input is dynamic
+        return Availability(False, FIXED_SHAPE)
 
     def infer_heads(self, batch: np.ndarray) -> list[np.ndarray]:
         """The head convs' raw outputs for a batch of any size (only when :attr:`head` is set)."""
         if self.head is None:
             raise RuntimeUnavailableError(f"{self.runtime.label}: this model was not cut at its head")
-        session = self._session_for(int(batch.shape[0]))
+        session = self._session_for(batch.shape)
         outs: list[np.ndarray] = self._run(session, list(self.head.outputs), {self._input: batch})
         return outs
 
@@ -226,13 +250,13 @@ class _OrtBackend(Backend):
         if self.head is not None:  # the same rows the whole graph gives (threshold 0 keeps them all)
             outs = self.infer_heads(batch)
             return np.concatenate([self.head.decode(outs, 0.0, i) for i in range(batch.shape[0])])
-        out: np.ndarray = self._run(self._session_for(1), [self._output], {self._input: batch})[0]
+        out: np.ndarray = self._run(self._session_for(batch.shape), [self._output], {self._input: batch})[0]
         return out
 
     def _close(self) -> None:
         self._session = None
-        self._batched.clear()
-        self._proto = None
+        self._shaped.clear()
+        self._graphs = None
 
     @property
     def off_device_nodes(self) -> int:
@@ -273,19 +297,25 @@ class _OrtProfiler(NodeProfiler):
         self.backend = backend
         self.outputs = list(backend.head.outputs) if backend.head is not None else [backend._output]
         self.folder = tempfile.TemporaryDirectory(prefix="yololab-profile-")
-        so = backend.session_options()
-        so.enable_profiling = True
-        so.profile_file_prefix = str(Path(self.folder.name) / "profile")
-        self.session: ort.InferenceSession | None = backend._open(backend._model_source, so)
+        self.session: ort.InferenceSession | None = None  # made by the first run, for its input shape
 
     def run(self, batch: np.ndarray) -> None:
-        assert self.session is not None
-        self.backend._run(self.session, self.outputs, {self.backend._input: batch})
+        backend = self.backend
+        if self.session is None:
+            so = backend.session_options()
+            so.enable_profiling = True
+            so.profile_file_prefix = str(Path(self.folder.name) / "profile")
+            own = (batch.shape[0], *batch.shape[2:]) == backend._own_shape or backend._graphs is None
+            graphs = backend._graphs
+            model = backend._model_source if own or graphs is None else graphs.graph(*_sides(batch), dynamic_sides=True)
+            self.session = backend._open(model, so)
+        backend._run(self.session, self.outputs, {backend._input: batch})
 
     def nodes(self) -> list[NodeTime]:
         import json
 
-        assert self.session is not None
+        if self.session is None:
+            return []
         events = json.loads(Path(self.session.end_profiling()).read_text())
         self.session = None
         times: dict[str, list[float]] = {}
@@ -328,6 +358,10 @@ def _ort_precision(op: str, element_type: str) -> str:
     if op.startswith("QLinear") or op in ("QGemm", "ConvInteger", "MatMulInteger") or op in _ORT_QUANTIZE:
         return "int8"
     return "" if op in _ORT_REORDER else _ORT_TYPES.get(element_type, "")
+
+
+def _sides(batch: np.ndarray) -> tuple[int, tuple[int, int]]:
+    return int(batch.shape[0]), (int(batch.shape[2]), int(batch.shape[3]))
 
 
 def _zeros_for(arg: Any) -> np.ndarray:

@@ -31,7 +31,7 @@ from core.runtime.backends.base import (
 )
 from core.runtime.backends.onnxruntime import physical_cores
 from core.runtime.cpu import cpu_features
-from core.runtime.head import cut_at_head, head_from_model
+from core.runtime.head import HeadGraphs, head_from_model, input_hw
 from core.variants import Precision, Runtime
 
 if TYPE_CHECKING:
@@ -80,15 +80,17 @@ def _ov_precision(exec_type: str) -> str:
 class _OvProfiler(NodeProfiler):
     def __init__(self, backend: OpenvinoBackend) -> None:
         assert backend._core is not None and backend._proto is not None
-        proto, head = backend._proto, backend.head
-        data = cut_at_head(proto, head) if head is not None else proto.SerializeToString()
-        core = backend._core
-        compiled = core.compile_model(core.read_model(data), "CPU", {**backend._config, "PERF_COUNT": True})
-        self.request = compiled.create_infer_request()
+        self.backend = backend
+        self.request: ov.InferRequest | None = None  # compiled by the first run, for its input shape
         self.times: dict[str, list[float]] = {}
         self.kinds: dict[str, tuple[str, str]] = {}
 
     def run(self, batch: np.ndarray) -> None:
+        if self.request is None:
+            core, data = self.backend._core, self.backend._graph(self.backend._key(batch))
+            assert core is not None
+            compiled = core.compile_model(core.read_model(data), "CPU", {**self.backend._config, "PERF_COUNT": True})
+            self.request = compiled.create_infer_request()
         self.request.infer({0: np.ascontiguousarray(batch, np.float32)})
         for info in self.request.get_profiling_info():
             if str(info.status).rpartition(".")[2] == "EXECUTED":
@@ -116,11 +118,13 @@ class OpenvinoBackend(Backend):
     def __init__(self, options: BackendOptions | None = None) -> None:
         super().__init__(options)
         self._core: ov.Core | None = None
-        self._proto: onnx.ModelProto | None = None  # the file, to cut for other batch sizes
+        self._proto: onnx.ModelProto | None = None  # the file
+        self._graphs: HeadGraphs | None = None  # the file cut at its head, for other batch sizes and input sizes
+        self._own: tuple[int, ...] = ()  # the file's own input (batch 1, h, w)
         self._config: dict[str, Any] = {}
-        self._compiled: dict[int, ov.CompiledModel] = {}  # batch size -> compiled model
+        self._compiled: dict[tuple[int, ...], ov.CompiledModel] = {}  # (batch, h, w) -> compiled model
         self._lock = threading.Lock()
-        self._local = threading.local()  # this thread's infer requests, by batch size
+        self._local = threading.local()  # this thread's infer requests, by (batch, h, w)
         self._output_names: list[str] = []
         self._precision = Precision.FP32
         self.precisions: dict[str, int] = {}  # execution precision -> layers (read after compiling)
@@ -150,6 +154,8 @@ class OpenvinoBackend(Backend):
         proto = self._read(model_path)
         self.head = head_from_model(proto)
         self._proto = proto
+        self._graphs = HeadGraphs(proto, self.head) if self.head is not None else None
+        self._own = (1, *(input_hw(proto) or (0, 0)))
         self._output_names = list(self.head.outputs) if self.head is not None else [proto.graph.output[0].name]
         self._precision = precision
         self._core = ov.Core()
@@ -163,10 +169,10 @@ class OpenvinoBackend(Backend):
             cache.mkdir(parents=True, exist_ok=True)
             self._config["CACHE_DIR"] = str(cache)
         progress(0.3, f"OpenVINO: compiling {model_path.name} ({_HINT[precision]})")
-        compiled = self._compile(1, model_path.name)
+        compiled = self._compile(self._own, model_path.name)
         layers, convs = runtime_precisions(compiled)
         self.precisions, self.conv_precisions = dict(layers), dict(convs)
-        self._request(1).infer({0: np.zeros(tuple(compiled.input(0).shape), np.float32)})  # first run: warm
+        self._request(self._own).infer({0: np.zeros(tuple(compiled.input(0).shape), np.float32)})  # first run: warm
 
     @staticmethod
     def _read(model_path: Path) -> onnx.ModelProto:
@@ -184,32 +190,50 @@ class OpenvinoBackend(Backend):
             )
         return proto
 
-    def _compile(self, batch_size: int, name: str = "the model") -> ov.CompiledModel:
+    def _key(self, batch: np.ndarray) -> tuple[int, ...]:
+        return (int(batch.shape[0]), *(int(d) for d in batch.shape[2:]))
+
+    def _graph(self, key: tuple[int, ...]) -> bytes:
+        """The model for an input of ``key`` (batch, h, w): cut at its head when it has one, else the file."""
+        if self._graphs is not None:
+            return self._graphs.graph(key[0], key[1:])  # type: ignore[arg-type]
+        assert self._proto is not None
+        return bytes(self._proto.SerializeToString())
+
+    def any_shape(self) -> Availability:
+        if self._graphs is not None or self._own[1:] == (0, 0):  # cut at its head, or a dynamic file
+            return Availability(True)
+        from core.runtime.backends.onnxruntime import FIXED_SHAPE
+
+        return Availability(False, FIXED_SHAPE)
+
+    def _compile(self, key: tuple[int, ...], name: str = "the model") -> ov.CompiledModel:
+        if self._graphs is None:  # the whole file: one compiled model runs what its input allows
+            key = self._own
         with self._lock:
-            compiled = self._compiled.get(batch_size)
+            compiled = self._compiled.get(key)
             if compiled is not None:
                 return compiled
             assert self._core is not None
-            assert self._proto is not None
-            # a static batch per compiled model, as ONNX Runtime's sessions (only a cut model takes other batches)
-            data = cut_at_head(self._proto, self.head, batch_size) if self.head else self._proto.SerializeToString()
+            # a static shape per compiled model, as ONNX Runtime's sessions (only a cut model takes other shapes)
+            data = self._graph(key)
             try:
                 model = self._core.read_model(data)
                 compiled = self._core.compile_model(model, "CPU", self._config)
             except Exception as exc:
                 raise RuntimeUnavailableError(f"OpenVINO could not compile {name}: {_first_line(exc)}") from exc
-            self._compiled[batch_size] = compiled
+            self._compiled[key] = compiled
             return compiled
 
-    def _request(self, batch_size: int) -> ov.InferRequest:
-        requests: dict[int, ov.InferRequest] = self._local.__dict__.setdefault("requests", {})
-        request = requests.get(batch_size)
+    def _request(self, key: tuple[int, ...]) -> ov.InferRequest:
+        requests: dict[tuple[int, ...], ov.InferRequest] = self._local.__dict__.setdefault("requests", {})
+        request = requests.get(key)
         if request is None:
-            request = requests[batch_size] = self._compile(batch_size).create_infer_request()
+            request = requests[key] = self._compile(key).create_infer_request()
         return request
 
     def _outputs(self, batch: np.ndarray) -> list[np.ndarray]:
-        request = self._request(int(batch.shape[0]))
+        request = self._request(self._key(batch))
         request.infer({0: np.ascontiguousarray(batch, np.float32)})
         return [request.get_tensor(name).data.copy() for name in self._output_names]
 
@@ -229,6 +253,7 @@ class OpenvinoBackend(Backend):
         self._local = threading.local()
         self._core = None
         self._proto = None
+        self._graphs = None
 
     def profiler(self) -> NodeProfiler:
         """OpenVINO's per-layer performance counters (``PERF_COUNT``) on a model compiled like this one: each

@@ -113,6 +113,9 @@ class _TorchBackend(Backend):
     def max_batch(self) -> int | None:
         return None  # the module takes any batch
 
+    def any_shape(self) -> Availability:
+        return Availability(True)  # eager: the Detect head builds its grid for each input size, as detect.py
+
     def _load(self, model_path: Path, precision: Precision, progress: Progress) -> None:
         import torch
 

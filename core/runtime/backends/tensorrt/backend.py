@@ -8,6 +8,7 @@ an execution context is not thread-safe (one per Streamlit session / thread).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +40,9 @@ from core.runtime.backends.tensorrt.engine_cache import (
     load_or_build,
     timing_cache_path,
 )
+from core.runtime.head import YoloV5Head, cut_at_head, head_from_model, resize_by_scales
 from core.runtime.onnx_file import OnnxFile, read_onnx
-from core.variants import Precision, Runtime
+from core.variants import Precision, Runtime, Shape
 
 if TYPE_CHECKING:  # annotations only: never imported at run time from here
     import tensorrt as trt
@@ -141,11 +143,46 @@ class TensorrtBackend(Backend):
             entry.users += 1  # if another thread won the race, its engine is used and ours dropped
         return shared_key, False
 
+    def _rect_model(self, model_path: Path) -> tuple[Path, YoloV5Head | None]:
+        """For the rect shape: the file cut at its Detect head, Resizes scaling and height and width dynamic (one
+        engine, one optimisation profile for every input size of a run; the box decode in numpy, as on the CPU),
+        written once beside the engines. A file without head metadata comes back as it is (no head)."""
+        import onnx
+
+        proto = onnx.load(str(model_path), load_external_data=False)
+        head = head_from_model(proto)
+        if head is None:
+            return model_path, None
+        out = self._cache_dir() / "rect" / f"{model_path.stem}-{sha256_file(model_path)[:12]}-rect.onnx"
+        if not out.is_file():
+            cut = onnx.ModelProto()
+            cut.ParseFromString(cut_at_head(resize_by_scales(proto), head))
+            dims = cut.graph.input[0].type.tensor_type.shape.dim
+            for axis, name in ((2, "height"), (3, "width")):
+                dims[axis].Clear()
+                dims[axis].dim_param = name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+            onnx.save(cut, str(tmp))
+            os.replace(tmp, out)
+        return out, head
+
+    def any_shape(self) -> Availability:
+        if self.head is not None or (self._s.io is not None and self._s.io.dynamic):
+            return Availability(True)
+        from core.runtime.backends.onnxruntime import FIXED_SHAPE
+
+        return Availability(False, FIXED_SHAPE)
+
     def _load(self, model_path: Path, precision: Precision, progress: Progress) -> None:
         trt = import_tensorrt()
         cudart = import_cudart()
         io = read_onnx(model_path)
         check_precision(io, precision)
+        self.head = None
+        if self.options.shape is Shape.RECT and not io.dynamic:
+            model_path, self.head = self._rect_model(model_path)
+            io = read_onnx(model_path)
         cuda_check(cudart, cudart.cudaSetDevice(self.options.device_id), f"select GPU {self.options.device_id}")
         s = _State(trt=trt, cudart=cudart, io=io, output_name=io.output_names[0], input_name=io.input_name)
         s.shared_key, reused = self._engine(trt, model_path, precision, io, progress)
@@ -176,6 +213,8 @@ class TensorrtBackend(Backend):
             if reused:
                 how = "engine shared with another session in this process"
             s.info = f"TensorRT {trt.__version__} on {gpu.name} (compute {gpu.compute_capability}), {how}"
+            if self.head is not None:
+                s.info += "; any input size (one optimisation profile), box decode in numpy"
         except BaseException:
             self._close()
             raise
@@ -212,21 +251,35 @@ class TensorrtBackend(Backend):
         s.bound_shape = tuple(shape)
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
+        if self.head is not None:  # the rows the whole graph gives (threshold 0 keeps them all)
+            outs = self.infer_heads(batch)
+            return np.concatenate([self.head.decode(outs, 0.0, i) for i in range(batch.shape[0])])
+        return self._execute(batch, [self._s.output_name])[0]
+
+    def infer_heads(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The head convolutions' outputs (the rect shape's engine, :meth:`_rect_model`)."""
+        if self.head is None:
+            raise RuntimeUnavailableError(f"{self.runtime.label}: this engine was not cut at its head")
+        return self._execute(batch, list(self.head.outputs))
+
+    def _execute(self, batch: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
         s = self._s
         cudart = s.cudart
         context: trt.IExecutionContext = s.context
         cuda_check(cudart, cudart.cudaSetDevice(self.options.device_id), "select the GPU")  # per-thread state
         if tuple(batch.shape) != s.bound_shape:
             self._bind(tuple(batch.shape))
-        inp, out = s.buffers[s.input_name], s.buffers[s.output_name]
+        inp = s.buffers[s.input_name]
         np.copyto(inp.host, batch, casting="same_kind")
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         cuda_check(cudart, cudart.cudaMemcpyAsync(inp.device, inp.host_ptr, inp.nbytes, h2d, s.stream), "copy input")
         if not context.execute_async_v3(int(s.stream)):
             raise CoreError(f"TensorRT inference failed: {logged_errors(s.trt)}")
-        cuda_check(cudart, cudart.cudaMemcpyAsync(out.host_ptr, out.device, out.nbytes, d2h, s.stream), "copy output")
+        for name in outputs:
+            out = s.buffers[name]
+            cuda_check(cudart, cudart.cudaMemcpyAsync(out.host_ptr, out.device, out.nbytes, d2h, s.stream), "copy out")
         cuda_check(cudart, cudart.cudaStreamSynchronize(s.stream), "finish inference")
-        return out.host.copy()  # the pinned buffer is overwritten by the next call
+        return [s.buffers[name].host.copy() for name in outputs]  # pinned buffers are overwritten by the next call
 
     def _free_buffers(self) -> None:
         s = self._s
