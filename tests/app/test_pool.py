@@ -6,7 +6,7 @@ from pathlib import Path
 
 from core.measure.compare import ImageComparison, read_images
 from core.runtime.processing import PostParams
-from core.variants import CPU_VARIANTS, REFERENCE
+from core.variants import CPU_VARIANTS, REFERENCE, Shape
 from ui.pool import _Pool
 
 
@@ -15,6 +15,7 @@ class _Store:
 
     def __init__(self, name: str) -> None:
         self.directory, self.input_size, self.calib_dir, self.built = Path(name), 640, None, 0
+        self.shape = Shape.SQUARE
 
     def open_detector(self, variant, options, progress):
         self.built += 1
@@ -49,4 +50,4 @@ def test_a_sessions_raw_outputs_are_only_those_of_its_current_pictures(detectors
     comparison.result(both, PostParams())
     assert len(cache) == 4
     comparison.keep_only(both[1:])
-    assert len(cache) == 2 and all(key[2] == both[1].key for key in cache)
+    assert len(cache) == 2 and all(key[-1] == both[1].key for key in cache)
