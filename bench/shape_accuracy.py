@@ -26,8 +26,12 @@ sys.path.insert(0, str(ROOT))
 from core.data import load_dataset, load_image  # noqa: E402
 from core.measure import collect, paired_delta  # noqa: E402
 from core.model import open_store  # noqa: E402
-from core.runtime import EVAL_PARAMS, BackendOptions, system_info  # noqa: E402
-from core.runtime.system import machine_line  # noqa: E402
+from core.runtime import (  # noqa: E402
+    EVAL_PARAMS,
+    BackendOptions,
+    machine_line,
+    system_info,
+)
 from core.variants import REFERENCE, Shape, parse_variants  # noqa: E402
 
 BAR_POINTS = 0.5

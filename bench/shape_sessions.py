@@ -26,9 +26,8 @@ import numpy as np
 import onnx
 
 from core.model import open_store
-from core.runtime import physical_cores, system_info
+from core.runtime import machine_line, physical_cores, system_info
 from core.runtime.head import cut_at_head, head_from_model, resize_by_scales
-from core.runtime.system import machine_line
 from core.variants import Variant
 
 

@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.measure.metrics import agreement_parts, merge_agreements
 from core.model import open_store
-from core.runtime import BackendOptions, PostParams, system_info
-from core.runtime.system import machine_line
+from core.runtime import BackendOptions, PostParams, machine_line, system_info
 from core.variants import Shape, Variant
 from core.video import probe, process_video
 

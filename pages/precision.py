@@ -6,13 +6,14 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core.data import load_dataset
+from core.data import load_dataset, sample_videos
 from core.errors import CoreError
 from core.measure import Speedup
 from core.model import describe_options
 from core.precision import (
     CALIBRATIONS,
-    SPLIT_RULE,
+    DEFAULT_FIDELITY_IMAGES,
+    FIDELITY_WORDS,
     TRT_NOTE,
     Calibration,
     ExploreJob,
@@ -29,6 +30,9 @@ from ui import messages, model, navigation, report_sections, session_files, widg
 from ui.state import PrecisionState
 
 navigation.through_app_navigation()
+
+
+CALIB_LEFTOVERS = "the calibration folder's images calibration does not use (then the labelled set's, labels unused)"
 
 
 def _cal_label(c: Calibration) -> str:
@@ -75,9 +79,17 @@ if kind == "largest mAP drop":
     value = c3.number_input("points of mAP50-95", 0.0, 20.0, 0.3, 0.1, key="prec:drop", disabled=busy)
 else:
     value = c3.number_input("x FP32's speed", 1.0, 4.0, 1.2, 0.05, key="prec:speedup", disabled=busy)
+clips = {f"frames of {p.name}": p for p in sample_videos()}
+f1, f2 = st.columns([3, 1])
+fid_source = f1.selectbox(
+    "Fidelity images (unlabelled: every candidate is ranked by how closely it follows FP32 on them)",
+    [CALIB_LEFTOVERS, *clips],
+    key="prec:fidsource",
+    disabled=busy,
+)
+fid_count = f2.number_input("how many", 16, 2000, DEFAULT_FIDELITY_IMAGES, 16, key="prec:fidcount", disabled=busy)
 d1, d2, d3, d4 = st.columns(4)
-split = d1.slider("Search split", 0.2, 0.8, 0.5, 0.05, key="prec:split", disabled=busy)
-max_images = d2.slider("Labelled images", 8, 500, 128, 8, key="prec:max", disabled=busy)
+max_images = d2.slider("Labelled images (confirm)", 8, 500, 128, 8, key="prec:max", disabled=busy)
 drift_images = d3.slider("Drift images (calibration)", 1, 64, 16, 1, key="prec:drift", disabled=busy)
 blocks = d4.number_input("Sensitivity: worst K blocks (0 = all)", 0, 25, 0, 1, key="prec:blocks", disabled=busy)
 cal_names = {_cal_label(c): c for c in CALIBRATIONS}
@@ -89,10 +101,11 @@ tried = st.multiselect(
     disabled=busy,
 )
 st.caption(
-    f"The labelled set is split in two ({SPLIT_RULE}): candidates are compared on the search split only, and the "
-    "chosen recipe's numbers are measured on the report split, which the search never saw. Calibration uses the "
-    f"calibration folder `{store.calib_dir.name}`, never either split. Latency: end to end per image on bus.jpg, "
-    "median of interleaved rounds (the Benchmark page's definition)."
+    f"Candidates are ranked by fidelity ({FIDELITY_WORDS}), paired over the unlabelled images with a 95 % "
+    "interval: two candidates differ only when it excludes 0. The labelled set never ranks them; it confirms the "
+    "chosen recipe (and the default) against FP32 with its own interval. Calibration uses the calibration folder "
+    f"`{store.calib_dir.name}`; the images it uses are never fidelity images. Latency: end to end per image on "
+    "bus.jpg, median of interleaved rounds (the Benchmark page's definition)."
 )
 if flavour is Int8Flavour.TRT:
     st.info(f"trt flavour: {TRT_NOTE}.")
@@ -106,7 +119,8 @@ if start and root is not None:
             flavour=flavour,
             target_drop=value if kind == "largest mAP drop" else None,
             target_speedup=value if kind != "largest mAP drop" else None,
-            search_split=split,
+            fidelity_video=clips.get(fid_source),
+            fidelity_count=int(fid_count),
             drift_images=drift_images,
             blocks=int(blocks) or None,
             calibrations=tuple(cal_names[n] for n in tried),
@@ -152,7 +166,7 @@ for note in result.notes:
 settings = result.settings
 st.caption(
     f"{result.model}, {settings.flavour.value} flavour; target: {settings.target_words()}; labelled set: "
-    f"{result.splits.get('search')} search / {result.splits.get('report')} report images."
+    f"fidelity on {result.fidelity_source}; {result.labelled.get('images')} labelled images confirm."
     + (f" {TRT_NOTE}." if settings.flavour is Int8Flavour.TRT else "")
 )
 
@@ -161,18 +175,24 @@ if best is not None:
     lo, hi = best.delta_report_ci95
     st.markdown(f"**{best.recipe}** — {chosen_words(best)}.")
     m = st.columns(4)
-    m[0].metric("Δ points, report split", f"{best.delta_report:+.2f}", help=f"95 % interval {lo:+.2f}…{hi:+.2f}")
-    m[1].metric("Δ points, search split", f"{best.candidate.delta_points:+.2f}")
+    m[0].metric("Δ mAP50-95, labelled", f"{best.delta_report:+.2f}", help=f"95 % interval {lo:+.2f}…{hi:+.2f}")
+    fid = best.candidate.fidelity
+    m[1].metric("Δ fidelity vs FP32", f"{fid.value:+.2f}", help=f"95 % interval {fid.lo:+.2f}…{fid.hi:+.2f}")
     m[2].metric("speed-up vs FP32", f"{best.speedup.value:.2f}x" if best.speedup else "needs a GPU")
-    m[3].metric("default INT8, report split", f"{best.default_report.map50_95.value:+.2f}")
+    m[3].metric("default INT8, labelled", f"{best.default_report.map50_95.value:+.2f}")
+    st.caption(f"Chosen as {best.why}.")
+    if best.meets_target:
+        st.success("The labelled set confirms the target.")
+    else:
+        st.warning("The labelled set does NOT confirm the target: see the notes above.")
     if best.candidate.kind == "default":
         st.info(
-            "No candidate beat the default INT8 recipe for this target on the search split: the default is the choice "
-            "(saving it gives it a name, nothing else changes)."
+            "No candidate is measurably more faithful than the default INT8 recipe and faster: the default is the "
+            "choice (saving it gives it a name, nothing else changes)."
         )
     if best.dominates_default:
         st.success(
-            "It dominates the default INT8 recipe: more accurate on both splits"
+            "It dominates the default INT8 recipe: measurably more faithful, more accurate on the labels"
             + (" and not measurably slower." if best.speedup else " (speed not compared: it needs a GPU).")
         )
     saved = state.saved
@@ -206,7 +226,8 @@ if result.candidates:
             {
                 "candidate": c.label,
                 "settings": describe_options(c.options),
-                "Δ points (search)": round(c.delta_points, 3),
+                "Δ fidelity": round(c.fidelity.value, 3),
+                "fidelity 95 %": f"{c.fidelity.lo:+.2f}…{c.fidelity.hi:+.2f}",
                 "p50 ms": c.p50_ms,
                 "speed-up": None if c.speedup is None else round(c.speedup.value, 3),
                 "speed-up 95 %": _span(c.speedup),
@@ -217,7 +238,8 @@ if result.candidates:
     )  # fmt: skip
     st.dataframe(table, hide_index=True, width="stretch", key="prec:candidates")
     st.caption(
-        "Δ points: mAP50-95 minus FP32's on the search split (negative: a loss). A speed-up whose 95 % interval "
+        "Δ fidelity: points against FP32's 100 on the unlabelled images (negative: a loss), with its paired 95 % "
+        "interval. A speed-up whose 95 % interval "
         "holds 1.00 is no measurable difference."
     )
 sensitivity = result.sensitivity_rows()

@@ -1,6 +1,7 @@
 """Precision explorer: INT8 drift, per-block sensitivity, a searched recipe.
 
-``python -m core explore --model M --calib DIR --data VAL [--target-drop P | --target-speedup S] [--json]``
+``python -m core explore --model M --calib DIR --data VAL [--target-drop P | --target-speedup S]
+[--fidelity-video CLIP | --fidelity-images DIR] [--fidelity-count N] [--json]``
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from core.cli import options
 from core.data import load_dataset
 from core.errors import InputError, Setting
-from core.precision import ExploreResult, ExploreSettings, explore, save_best
+from core.precision import DEFAULT_FIDELITY_IMAGES, ExploreResult, ExploreSettings, explore, save_best
 from core.progress import TqdmProgress
 from core.variants import Int8Flavour, check_recipe_name
 
@@ -20,7 +21,8 @@ GROUPS = (options.model(), options.output)
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="labelled folder (images/ + labels/), split search/report")
+    data = "labelled folder (images/ + labels/): confirms the chosen recipe, never ranks candidates"
+    p.add_argument("--data", type=Path, required=True, help=data)
     flavours = "cpu: what ort:int8 runs (searched for speed and accuracy); trt: TensorRT's (for accuracy)"
     p.add_argument("--flavour", choices=[f.value for f in Int8Flavour], default=Int8Flavour.CPU.value, help=flavours)
     target = p.add_mutually_exclusive_group()
@@ -28,8 +30,14 @@ def arguments(p: argparse.ArgumentParser) -> None:
                         help="lose at most this many mAP50-95 points (default 0.5)")  # fmt: skip
     target.add_argument("--target-speedup", type=options.positive,
                         help="at least this speed-up over FP32, then best accuracy")  # fmt: skip
-    p.add_argument("--search-split", type=options.between(0.05, 0.95), default=0.5,
-                   help="share of --data the search sees (default 0.5)")  # fmt: skip
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--fidelity-video", type=Path, metavar="CLIP",
+                        help="rank candidates on frames spread over this clip (unlabelled)")  # fmt: skip
+    source.add_argument("--fidelity-images", type=Path, metavar="DIR",
+                        help="... or on this folder's images (default: the calibration folder's images that "
+                        "calibration does not use, topped up with --data's images, labels unused)")  # fmt: skip
+    p.add_argument("--fidelity-count", type=options.at_least(16), default=DEFAULT_FIDELITY_IMAGES,
+                   help=f"fidelity images at most (default {DEFAULT_FIDELITY_IMAGES})")  # fmt: skip
     p.add_argument("--images", type=options.at_least(1), default=16, help="calibration images for the drift")
     p.add_argument("--blocks", type=options.at_least(1), default=None,
                    help="sensitivity over the K lowest-SQNR blocks (default all)")  # fmt: skip
@@ -43,7 +51,9 @@ def run(args: argparse.Namespace) -> ExploreResult:
         flavour=Int8Flavour(args.flavour),
         target_drop=args.target_drop,
         target_speedup=args.target_speedup,
-        search_split=args.search_split,
+        fidelity_video=args.fidelity_video,
+        fidelity_images=args.fidelity_images,
+        fidelity_count=args.fidelity_count,
         drift_images=args.images,
         blocks=args.blocks,
         max_images=args.max_images,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.measure.accuracy import MapAccumulator, MapResult
 from core.measure.bench import BenchResult, BenchRun, bench_table, benchmark_variants
-from core.measure.bootstrap import MapDelta, paired_delta, weighted_map
+from core.measure.bootstrap import Interval, MapDelta, paired_delta, weighted_map
 from core.measure.compare import (
     MIN_CONF,
     CompareResult,
@@ -67,6 +67,7 @@ __all__ = [
     "Footprint",
     "ImageComparison",
     "InputImage",
+    "Interval",
     "Job",
     "LatencySpread",
     "LatencyStats",

@@ -47,11 +47,14 @@ def drift_by_block(blocks: Sequence[BlockDrift], images: int) -> go.Figure:
 
 
 def sensitivity_chart(rows: Sequence[BlockSensitivity]) -> go.Figure:
-    """Points of mAP50-95 recovered by keeping each block in float, best first."""
+    """Fidelity points each block kept in float changes against the default recipe, best first, with the 95 %
+    paired interval as error bars (grey: no measurable difference)."""
     rows = sorted(rows, key=lambda r: -(r.recovers_points or 0.0))
     text = [
         f"{r.recovers_points or 0:+.2f} pts" + ("" if r.costs_ms is None else f", {r.costs_ms:+.1f} ms") for r in rows
     ]
+    up = [0.0 if r.recovers is None else r.recovers.hi - r.recovers.value for r in rows]
+    down = [0.0 if r.recovers is None else r.recovers.value - r.recovers.lo for r in rows]
     return figure(
         [
             go.Bar(
@@ -60,13 +63,25 @@ def sensitivity_chart(rows: Sequence[BlockSensitivity]) -> go.Figure:
                 y=[r.recovers_points for r in rows],
                 text=text,
                 textposition="outside",
-                marker={"color": "#9467bd"},
+                error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down},
+                marker={"color": ["#9467bd" if r.measurable else "#c7c7c7" for r in rows]},
             )
         ],
-        "Keeping one block in float: mAP50-95 points recovered (search split) and latency it costs",
-        yaxis_title="points recovered vs the default INT8",
+        "Keeping one block in float: fidelity points it changes vs the default INT8 (95 % paired intervals; grey: "
+        "no measurable difference) and latency it costs",
+        yaxis_title="fidelity points vs the default INT8",
         showlegend=False,
     )
+
+
+def _bars(cands: Sequence[Candidate]) -> dict[str, object]:
+    """Each candidate's 95 % interval as asymmetric error bars."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [c.fidelity.hi - c.fidelity.value for c in cands],
+        "arrayminus": [c.fidelity.value - c.fidelity.lo for c in cands],
+    }
 
 
 def _hover(c: Candidate) -> str:
@@ -74,8 +89,8 @@ def _hover(c: Candidate) -> str:
 
 
 def explore_front(result: ExploreResult, chosen: str = "") -> go.Figure:
-    """Every candidate: ΔmAP50-95 on the search split against the median latency; FP32 and the default recipe
-    marked, the chosen one ringed, the Pareto front joined."""
+    """Every candidate: fidelity against FP32 (95 % interval as error bars) against the median latency; FP32 and the
+    default recipe marked, the chosen one ringed, the front of measurably different points joined."""
     if not any(c.p50_ms is not None for c in result.candidates):
         return _accuracy_only(result, chosen)
     cands = [c for c in result.candidates if c.p50_ms is not None]
@@ -89,9 +104,10 @@ def explore_front(result: ExploreResult, chosen: str = "") -> go.Figure:
                 name=label,
                 x=[c.p50_ms for c in group],
                 y=[c.delta_points for c in group],
+                error_y=_bars(group),
                 mode="markers",
                 text=[_hover(c) for c in group],
-                hovertemplate="%{text}<br>%{x:.1f} ms, %{y:+.2f} points<extra></extra>",
+                hovertemplate="%{text}<br>%{x:.1f} ms, fidelity %{y:+.2f} points<extra></extra>",
                 marker={"symbol": symbol, "color": colour, "size": 14 if kind == "default" else 10},
             )
         )
@@ -123,7 +139,7 @@ def explore_front(result: ExploreResult, chosen: str = "") -> go.Figure:
     if len(front) > 1:
         traces.append(
             go.Scatter(
-                name="Pareto front: no other candidate is both faster and more accurate",
+                name="front: no other candidate measurably faster and more faithful",
                 x=[c.p50_ms for c in front],
                 y=[c.delta_points for c in front],
                 mode="lines",
@@ -132,27 +148,28 @@ def explore_front(result: ExploreResult, chosen: str = "") -> go.Figure:
         )
     return figure(
         traces,
-        f"INT8 candidates: speed vs accuracy (search split, {result.splits.get('search')} images)",
+        f"INT8 candidates: speed vs fidelity to FP32 ({result.fidelity_images} unlabelled images)",
         xaxis_title=LATENCY_AXIS + " (p50, interleaved rounds)",
-        yaxis_title="ΔmAP50-95 vs FP32 (points)",
+        yaxis_title="Δ fidelity vs FP32 (points)",
     )
 
 
 def _accuracy_only(result: ExploreResult, chosen: str) -> go.Figure:
-    """The trt flavour's candidates: accuracy only (its speed needs a GPU)."""
+    """The trt flavour's candidates: fidelity only (its speed needs a GPU)."""
     cands = list(result.candidates)
     return figure(
         [
             go.Bar(
-                name="ΔmAP50-95 vs FP32",
+                name="Δ fidelity vs FP32",
                 x=[("▶ " if c.key == chosen else "") + c.label for c in cands],
                 y=[c.delta_points for c in cands],
+                error_y=_bars(cands),
                 marker={"color": [_KIND_STYLE[c.kind][2] for c in cands]},
                 hovertext=[describe_options(c.options) for c in cands],
             )
         ],
-        "INT8 candidates, TensorRT-format files: accuracy measured on CPU (search split; speed needs a GPU)",
-        yaxis_title="ΔmAP50-95 vs FP32 (points)",
+        "INT8 candidates, TensorRT-format files: fidelity measured on CPU (speed needs a GPU)",
+        yaxis_title="Δ fidelity vs FP32 (points)",
         xaxis_tickangle=-45,
         showlegend=False,
     )

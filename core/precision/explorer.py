@@ -1,27 +1,30 @@
 """The precision explorer: where INT8 drifts, what keeping each block in float buys and costs, and a searched
-recipe, chosen on one half of the labelled set and reported on the other.
+recipe, chosen on fidelity (agreement with FP32 on many unlabelled images) and confirmed on the labelled set.
 
 Steps (each reports progress; ``should_stop`` ends the run between two steps and keeps what was measured):
 
 1. **Drift** of the default recipe's file from FP32, per tensor and block (:func:`~.drift.layer_drift`).
 2. **FP16 range check** of the FP16 file (:func:`~.fp16.fp16_check`).
-3. **Sensitivity**: per block (all, or the K of lowest SQNR), the default recipe with that block kept in float:
-   its mAP50-95 on the search split against FP32's, in points, and its latency.
-4. **Search**: calibration settings (method, images), weight bits and per-channel on the default exclusions,
-   then a greedy walk down the sensitivity ranking from the best of them, until the target holds. The
+3. **Fidelity images**: unlabelled images (frames of a clip, a folder, or the calibration folder's images that
+   calibration does not use), FP32's detections on them the reference (:mod:`~.fidelity`).
+4. **Sensitivity**: per block (all, or the K of lowest SQNR), the default recipe with that block kept in float:
+   its fidelity against FP32's, and against the default's, each with a paired 95 % interval over the images.
+5. **Search**: calibration settings (method, images), weight bits and per-channel on the default exclusions,
+   then a greedy walk down the sensitivity ranking, a step kept only when it is measurably more faithful. The
    activation ranges of a calibration setting are computed once and reused by every candidate that shares it
    (onnxruntime's calibration cache, :meth:`core.model.store.ModelStore.ranges_path`).
-5. **Timing**: every candidate, FP32 and the default recipe in interleaved rounds (``core.measure.bench``), end to end
+6. **Timing**: every candidate, FP32 and the default recipe in interleaved rounds (``core.measure.bench``), end to end
    per image (letterbox + inference + decode + NMS), the definition every page uses.
-6. **Report**: the chosen recipe, FP32 and the default on the report split (never seen by the search), with
-   the paired bootstrap interval of the mAP difference.
+7. **Choice and confirmation**: for a largest mAP drop, the fastest candidate not measurably less faithful than the
+   most faithful one; for a smallest speed-up, the most faithful that reaches it. Then the labels: the chosen
+   recipe, FP32 and the default on the whole labelled set, with the paired bootstrap interval of the mAP
+   difference, and whether the target held there (if it did not, the most faithful candidate is confirmed too).
 
-Never calibrates on either split: calibration images come from the calibration folder.
+Calibration images that calibration uses are never fidelity images; labels never rank candidates.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +35,7 @@ import numpy as np
 from core.data import LabelledImage, YoloDataset, load_image
 from core.errors import CoreError, InputError, Setting
 from core.measure import (
+    Interval,
     LatencySpread,
     MapAccumulator,
     MapDelta,
@@ -39,11 +43,19 @@ from core.measure import (
     Speedup,
     benchmark_variants,
     paired_delta,
-    pareto_front,
     profile_variants,
 )
 from core.model import CalibrationMethod, Int8Options, Recipe, describe_options, list_images, recipe_variant
 from core.precision.drift import DriftReport, layer_drift
+from core.precision.fidelity import (
+    DEFAULT_FIDELITY_IMAGES,
+    FIDELITY_WORDS,
+    MIN_FIDELITY_IMAGES,
+    FidelityScores,
+    FidelitySet,
+    fidelity_images,
+    versus,
+)
 from core.precision.fp16 import Fp16Report, fp16_check
 from core.progress import Progress, no_progress, scaled
 from core.results import Result
@@ -55,7 +67,6 @@ if TYPE_CHECKING:
     from core.model import ModelStore
     from core.runtime import Detector
 
-SPLIT_RULE = "images ordered by sha256 of their file name; the first share is the search split, the rest the report"
 TRT_NOTE = "accuracy of the TensorRT-format file, measured on CPU; speed needs a GPU"
 
 
@@ -95,7 +106,9 @@ class ExploreSettings:
     flavour: Int8Flavour = Int8Flavour.CPU
     target_drop: float | None = None  # the most mAP50-95 points the recipe may lose against FP32
     target_speedup: float | None = None  # or: at least this speed-up over FP32, as accurate as possible
-    search_split: float = 0.5  # share of the labelled images the search sees
+    fidelity_video: Path | None = None  # unlabelled frames for fidelity: spread over this clip
+    fidelity_images: Path | None = None  # ... or this folder's images (else the calibration folder's unused ones)
+    fidelity_count: int = DEFAULT_FIDELITY_IMAGES
     drift_images: int = 16  # calibration images for the drift
     fp16_images: int = 4  # calibration images for the FP16 range check
     blocks: int | None = None  # sensitivity over the K blocks of lowest SQNR (None: every block)
@@ -116,8 +129,10 @@ class ExploreSettings:
             raise InputError(
                 f"the smallest speed-up must be positive, got {self.target_speedup}", setting=Setting.TARGET
             )
-        if not 0.05 <= self.search_split <= 0.95:
-            raise InputError(f"the search split must be between 0.05 and 0.95, got {self.search_split}")
+        if self.fidelity_count < 16:
+            raise InputError(f"fidelity needs at least 16 images, got {self.fidelity_count}")
+        if self.fidelity_video is not None and self.fidelity_images is not None:
+            raise InputError("give one source of fidelity images: a clip or a folder, not both")
         if self.drift_images < 1 or self.fp16_images < 0 or self.timing_calls < 5:
             raise InputError("drift needs at least 1 image, the FP16 check 0 or more, timing at least 5 calls")
         if self.flavour is Int8Flavour.TRT and self.target_speedup is not None:
@@ -139,30 +154,15 @@ class ExploreSettings:
         return f"lose at most {self.drop:g} mAP50-95 points against FP32, then the fastest"
 
 
-def split_items(items: Sequence[LabelledImage], fraction: float) -> tuple[list[LabelledImage], list[LabelledImage]]:
-    """Deterministic split (:data:`SPLIT_RULE`): the same images always split the same way, whatever the order
-    they were listed in."""
-    if len(items) < 2:
-        raise InputError(f"the labelled set needs at least 2 images to split into search and report, got {len(items)}")
-
-    def key(item: LabelledImage) -> str:
-        return hashlib.sha256(item.image.name.encode()).hexdigest()
-
-    ordered = sorted(items, key=key)
-    n = min(max(1, round(len(ordered) * fraction)), len(ordered) - 1)
-    by_name = sorted(ordered[:n], key=lambda i: i.image.name), sorted(ordered[n:], key=lambda i: i.image.name)
-    return by_name
-
-
 @dataclass
-class _Split:
-    """A split's images decoded once, run by every candidate."""
+class _Labelled:
+    """The labelled set decoded once: it confirms the chosen recipe (it never ranks candidates)."""
 
     name: str
     items: list[tuple[np.ndarray, np.ndarray]]  # (image, labels)
 
     @classmethod
-    def load(cls, name: str, items: Sequence[LabelledImage]) -> _Split:
+    def load(cls, name: str, items: Sequence[LabelledImage]) -> _Labelled:
         return cls(name, [(load_image(i.image), i.labels) for i in items])
 
     def evaluate(self, det: Detector) -> MapAccumulator:
@@ -177,20 +177,25 @@ class _Split:
 
 @dataclass
 class Candidate:
-    """One INT8 file the explorer tried: a point on the speed/accuracy plot."""
+    """One INT8 file the explorer tried: a point on the speed/fidelity plot."""
 
     key: str  # c0, c1... (also the variant label it ran under)
     label: str  # what a user reads: "default", "model.8 in float", "entropy 32", "search step 2"
     kind: str  # default | sensitivity | calibration | search
     options: Int8Options
     path: Path
-    map50_95: float  # search split
-    delta_points: float  # against FP32 on the search split (negative: a loss)
+    fidelity: Interval  # fidelity minus FP32's (100), in points, with its 95 % paired interval (negative: a loss)
+    scores: FidelityScores = field(repr=False)  # per image, for paired comparisons with other candidates
     block: str = ""  # sensitivity: the block kept in float
     p50_ms: float | None = None
     spread: LatencySpread | None = None
     speedup: Speedup | None = None
     pareto: bool = False
+
+    @property
+    def delta_points(self) -> float:
+        """Fidelity points against FP32 (negative: a loss): the y of every plot."""
+        return self.fidelity.value
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -199,8 +204,11 @@ class Candidate:
             "kind": self.kind,
             "recipe": describe_options(self.options),
             "float_blocks": [n.strip("/") for n in self.options.float_nodes],
-            "delta_points": round(self.delta_points, 3),
-            "map50_95": round(self.map50_95, 5),
+            "fidelity_points": round(self.fidelity.value, 3),
+            "fidelity_ci95": [round(self.fidelity.lo, 3), round(self.fidelity.hi, 3)],
+            "fidelity_images": self.scores.images,
+            "boxes_missed": self.scores.missed,
+            "boxes_extra": self.scores.extra,
             "p50_ms": None if self.p50_ms is None else round(self.p50_ms, 3),
             "speedup": None if self.speedup is None else round(self.speedup.value, 3),
             "speedup_range": None if self.speedup is None else [round(self.speedup.lo, 3), round(self.speedup.hi, 3)],
@@ -212,11 +220,12 @@ class Candidate:
 class Best:
     candidate: Candidate
     variant: str  # ort:int8@NAME once saved, else ""
-    meets_target: bool
-    report: MapDelta  # against FP32 on the report split
+    meets_target: bool  # confirmed on the labelled set (a speed-up target: reached in the timing run)
+    report: MapDelta  # against FP32 on the whole labelled set
     report_map50_95: float
-    default_report: MapDelta  # the default recipe on the report split, for the dominance check
-    dominates_default: bool  # better on both splits and not slower
+    default_report: MapDelta  # the default recipe on the labelled set, for the dominance check
+    dominates_default: bool  # measurably more faithful, more accurate on the labels, not slower
+    why: str = ""  # how it was chosen, in words
 
     @property
     def recipe(self) -> str:
@@ -224,7 +233,7 @@ class Best:
 
     @property
     def delta_report(self) -> float:
-        """mAP50-95 points against FP32 on the report split (negative: a loss)."""
+        """mAP50-95 points against FP32 on the labelled set (negative: a loss)."""
         return self.report.map50_95.value
 
     @property
@@ -242,13 +251,20 @@ class Best:
             "options": Recipe("x", c.options, "").to_dict()["options"],
             "variant": self.variant,
             "label": c.label,
+            "why": self.why,
             "meets_target": self.meets_target,
-            "delta_points_search": round(c.delta_points, 3),
-            "delta_points_report": round(self.report.map50_95.value, 3),
-            "delta_points_report_ci95": [round(self.report.map50_95.lo, 3), round(self.report.map50_95.hi, 3)],
-            "report_images": self.report.images,
-            "map50_95_report": round(self.report_map50_95, 5),
-            "default_delta_points_report": round(self.default_report.map50_95.value, 3),
+            "confirmed_on_labels": self.meets_target,
+            "fidelity_points": round(c.fidelity.value, 3),
+            "fidelity_ci95": [round(c.fidelity.lo, 3), round(c.fidelity.hi, 3)],
+            "delta_points_labelled": round(self.report.map50_95.value, 3),
+            "delta_points_labelled_ci95": [round(self.report.map50_95.lo, 3), round(self.report.map50_95.hi, 3)],
+            "labelled_images": self.report.images,
+            "map50_95_labelled": round(self.report_map50_95, 5),
+            "default_delta_points_labelled": round(self.default_report.map50_95.value, 3),
+            "default_delta_points_labelled_ci95": [
+                round(self.default_report.map50_95.lo, 3),
+                round(self.default_report.map50_95.hi, 3),
+            ],
             "dominates_default": self.dominates_default,
             "speedup": None if c.speedup is None else round(c.speedup.value, 3),
             "speedup_range": None if c.speedup is None else [round(c.speedup.lo, 3), round(c.speedup.hi, 3)],
@@ -258,16 +274,25 @@ class Best:
 
 @dataclass(frozen=True)
 class BlockSensitivity:
-    """What keeping one block in float does, against the default recipe (search split)."""
+    """What keeping one block in float does to fidelity, against FP32 and against the default recipe."""
 
     block: str
-    delta_points: float  # against FP32
-    recovers_points: float | None  # against the default INT8 recipe (None: no default measured)
+    fidelity: Interval  # against FP32, points
+    recovers: Interval | None  # against the default INT8 recipe (None: no default measured)
     p50_ms: float | None
     costs_ms: float | None  # latency it adds to the default's
     # what the default INT8 file saves in this block against FP32, by the runtimes' profiler (core.measure.profile):
     # what keeping the block in float gives back at most
     int8_saves_ms: float | None = None
+
+    @property
+    def recovers_points(self) -> float | None:
+        return None if self.recovers is None else self.recovers.value
+
+    @property
+    def measurable(self) -> bool:
+        """Its change against the default is measurable (the paired interval excludes 0)."""
+        return self.recovers is not None and not self.recovers.holds_zero
 
     def to_dict(self) -> dict[str, Any]:
         def r(x: float | None) -> float | None:
@@ -275,27 +300,30 @@ class BlockSensitivity:
 
         return {
             "block": self.block,
-            "delta_points": round(self.delta_points, 3),
+            "fidelity_points": r(self.fidelity.value),
+            "fidelity_ci95": [r(self.fidelity.lo), r(self.fidelity.hi)],
             "recovers_points": r(self.recovers_points),
+            "recovers_ci95": None if self.recovers is None else [r(self.recovers.lo), r(self.recovers.hi)],
+            "measurable": self.measurable,
             "p50_ms": r(self.p50_ms),
             "costs_ms": r(self.costs_ms),
             "int8_saves_ms": r(self.int8_saves_ms),
         }
 
     def words(self) -> str:
-        """e.g. "keeping model.8 in float recovers +0.42 points and costs +1.3 ms"; a block whose float copy
-        does no better than the default says so instead of "recovers -0.42 points"."""
+        """e.g. "keeping model.8 in float changes fidelity by +0.42 points (+0.10 to +0.75) and costs +1.3 ms", or
+        "no measurable difference" when the interval holds 0."""
         cost = "" if self.costs_ms is None else f" and costs {self.costs_ms:+.1f} ms"
         if self.int8_saves_ms is not None:
             cost += f" (INT8 saves {self.int8_saves_ms:.2f} ms in this block, by the profiler)"
-        if self.recovers_points is None:
-            return f"keeping {self.block} in float: {self.delta_points:+.2f} points vs FP32{cost}"
-        if self.recovers_points <= 0:
+        if self.recovers is None:
+            return f"keeping {self.block} in float: fidelity {self.fidelity.words()} vs FP32{cost}"
+        if self.recovers.holds_zero:
             return (
-                f"keeping {self.block} in float recovers nothing here ({self.recovers_points:+.2f} points against "
-                f"the default INT8 recipe, search split){cost}"
+                f"keeping {self.block} in float: no measurable difference in fidelity from the default INT8 recipe "
+                f"({self.recovers.words()}){cost}"
             )
-        return f"keeping {self.block} in float recovers {self.recovers_points:+.2f} points{cost}"
+        return f"keeping {self.block} in float changes fidelity by {self.recovers.words()}{cost}"
 
 
 @dataclass
@@ -304,8 +332,10 @@ class ExploreResult(Result):
 
     model: str
     settings: ExploreSettings
-    splits: dict[str, Any] = field(default_factory=dict)
-    fp32_search: MapResult | None = None
+    labelled: dict[str, Any] = field(default_factory=dict)  # the labelled set that confirms: images, data
+    fidelity_source: str = ""  # where the fidelity images came from, in words
+    fidelity_images: int = 0
+    fp32_labelled: MapResult | None = None
     fp32_p50_ms: float | None = None
     drift: DriftReport | None = None
     fp16: Fp16Report | None = None
@@ -316,21 +346,22 @@ class ExploreResult(Result):
     int8_saves_ms: dict[str, float] = field(default_factory=dict)  # block -> FP32 ms minus default INT8 ms
 
     def table(self) -> Table:
-        """Every candidate: what it keeps in float or changes, its accuracy and speed against FP32."""
-        columns = (Column("candidate"), Column("kind"), Column("ΔmAP50-95 points (search)", 2), Column("p50 ms", 2),
-                   Column("speed-up", 2), Column("Pareto"))  # fmt: skip
+        """Every candidate: what it keeps in float or changes, its fidelity and speed against FP32."""
+        columns = (Column("candidate"), Column("kind"), Column("Δ fidelity points", 2), Column("95 % interval"),
+                   Column("p50 ms", 2), Column("speed-up", 2), Column("Pareto"))  # fmt: skip
         rows = [
             (
                 c.label,
                 c.kind,
-                c.delta_points,
+                c.fidelity.value,
+                f"{c.fidelity.lo:+.2f} to {c.fidelity.hi:+.2f}",
                 c.p50_ms,
                 c.speedup.value if c.speedup else None,
                 "yes" if c.pareto else "",
             )
             for c in self.candidates
         ]
-        return Table(columns, rows)
+        return Table(columns, rows, (f"fidelity: {FIDELITY_WORDS}; on {self.fidelity_source}",))
 
     def text(self) -> str:
         return explore_text(self)
@@ -346,11 +377,9 @@ class ExploreResult(Result):
         default = self.default
         rows = []
         for c in self.sensitivity():
-            gain = None if default is None else c.delta_points - default.delta_points
+            gain = None if default is None else versus(default.scores, c.scores)
             cost = None if default is None or c.p50_ms is None or default.p50_ms is None else c.p50_ms - default.p50_ms
-            rows.append(
-                BlockSensitivity(c.block, c.delta_points, gain, c.p50_ms, cost, self.int8_saves_ms.get(c.block))
-            )
+            rows.append(BlockSensitivity(c.block, c.fidelity, gain, c.p50_ms, cost, self.int8_saves_ms.get(c.block)))
         return rows
 
     def payload(self) -> dict[str, Any]:
@@ -365,11 +394,12 @@ class ExploreResult(Result):
                 "speedup": s.target_speedup,
                 "words": s.target_words(),
             },
-            "splits": self.splits,
+            "fidelity": {"images": self.fidelity_images, "source": self.fidelity_source, "signal": FIDELITY_WORDS},
+            "labelled": self.labelled,
             "latency": "end to end per image on bus.jpg (letterbox + inference + decode + NMS), median of "
             f"{s.timing_calls} calls in interleaved rounds",
             "fp32": {
-                "map50_95_search": None if self.fp32_search is None else round(self.fp32_search.map50_95, 5),
+                "map50_95_labelled": None if self.fp32_labelled is None else round(self.fp32_labelled.map50_95, 5),
                 "p50_ms": None if self.fp32_p50_ms is None else round(self.fp32_p50_ms, 3),
             },
             "layers": [
@@ -424,8 +454,7 @@ class Explorer:
         self.should_stop = should_stop
         self.result = ExploreResult(store.source.name, self.settings)
         self._fp32: Detector | None = None
-        self._search: _Split | None = None
-        self._fp32_acc: MapAccumulator | None = None
+        self._fid: FidelitySet | None = None
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -445,32 +474,28 @@ class Explorer:
         variant = Variant(Runtime.ORT, Precision.INT8, key)
         return self.store.open_detector(variant, BackendOptions.for_turns(True), path=path)
 
+    def _calibration_images_used(self) -> int:
+        """How many of the calibration folder's images (in its order) some calibration of this search reads."""
+        counts = [self._base.max_images, *(c.images for c in self.settings.calibrations)]
+        return max(counts)
+
     def _candidate(self, label: str, kind: str, options: Int8Options, progress: Progress, block: str = "") -> Candidate:
-        """Build ``options``' file (ranges reused), evaluate it on the search split; already tried: the same one."""
+        """Build ``options``' file (ranges reused), score its fidelity; already tried: the same one."""
         for c in self.result.candidates:
             if c.options == options:
                 return c
         self._check()
+        fid = self._fid
+        assert fid is not None
         progress(0.0, f"{label}: building")
-        path = self.store.artefact(self._artefact, scaled(progress, 0.0, 0.5), options, self.store.calib_dir)
-        progress(0.5, f"{label}: evaluating on {len(self._search.items)} images")  # type: ignore[union-attr]
-        with self._open(f"c{len(self.result.candidates)}", path) as det:
-            acc = self._search.evaluate(det)  # type: ignore[union-attr]
-        res = acc.result(det.names)
-        ref = self.result.fp32_search
-        assert ref is not None
-        cand = Candidate(
-            f"c{len(self.result.candidates)}",
-            label,
-            kind,
-            options,
-            path,
-            res.map50_95,
-            100.0 * (res.map50_95 - ref.map50_95),
-            block,
-        )
+        path = self.store.artefact(self._artefact, scaled(progress, 0.0, 0.3), options, self.store.calib_dir)
+        progress(0.3, f"{label}: fidelity on {len(fid)} images")
+        key = f"c{len(self.result.candidates)}"
+        with self._open(key, path) as det:
+            scores = fid.score(det, scaled(progress, 0.3, 1.0))
+        cand = Candidate(key, label, kind, options, path, versus(None, scores), scores, block)
         self.result.candidates.append(cand)
-        progress(1.0, f"{label}: {cand.delta_points:+.2f} points")
+        progress(1.0, f"{label}: fidelity {cand.fidelity.words()}")
         return cand
 
     def _time(self, candidates: Sequence[Candidate], progress: Progress) -> None:
@@ -499,21 +524,32 @@ class Explorer:
             c.speedup = Speedup.of(base, row.spread)
 
     def _mark_front(self) -> None:
-        if self.settings.flavour is Int8Flavour.TRT:  # no speed here: the front is the most accurate
-            top = max((c.delta_points for c in self.result.candidates), default=None)
-            for c in self.result.candidates:
-                c.pareto = c.delta_points == top
-            return
-        timed = [c for c in self.result.candidates if c.p50_ms is not None]
-        front = pareto_front([c.p50_ms for c in timed], [c.delta_points for c in timed])  # type: ignore[misc]
-        for c, on in zip(timed, front, strict=True):
-            c.pareto = on
+        """The front of points that differ measurably: a candidate is off it when another is measurably more
+        faithful and not measurably slower, or measurably faster and not measurably less faithful."""
+        cands = self.result.candidates
+        trt = self.settings.flavour is Int8Flavour.TRT  # no speed here: the front is the most faithful
 
-    def _meets(self, c: Candidate) -> bool:
-        s = self.settings
-        if s.target_speedup is not None:
-            return c.speedup is not None and c.speedup.value >= s.target_speedup
-        return -c.delta_points <= s.drop
+        def better(d: Candidate, c: Candidate) -> tuple[bool, bool]:
+            gap = versus(c.scores, d.scores)  # d minus c
+            return gap.lo > 0, gap.hi >= 0  # measurably more faithful, not measurably less
+
+        for c in cands:
+            if not trt and c.p50_ms is None:
+                c.pareto = False
+                continue
+            dominated = False
+            for d in cands:
+                if d is c or (not trt and d.p50_ms is None):
+                    continue
+                more, not_less = better(d, c)
+                if trt:
+                    dominated = more
+                else:
+                    faster, not_slower = _faster(d, c), not _faster(c, d)
+                    dominated = (more and not_slower) or (faster and not_less)
+                if dominated:
+                    break
+            c.pareto = not dominated
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -522,9 +558,9 @@ class Explorer:
         step = self.progress
         try:
             items = self.dataset.items[: s.max_images] if s.max_images else self.dataset.items
-            search, report = split_items(items, s.search_split)
-            r.splits = {"search": len(search), "report": len(report), "fraction": s.search_split,
-                        "rule": SPLIT_RULE, "data": str(self.dataset.root)}  # fmt: skip
+            if not items:
+                raise InputError(f"the labelled set {self.dataset.root} has no images")
+            r.labelled = {"images": len(items), "data": str(self.dataset.root), "use": "confirms the chosen recipe"}
             step(0.0, "preparing FP32 and the default INT8 file")
             self._fp32 = store.open_detector(REFERENCE, BackendOptions.for_turns(True))
             default_path = store.artefact(self._artefact, scaled(step, 0.0, 0.03), self._base, store.calib_dir)
@@ -532,35 +568,44 @@ class Explorer:
             tensors = [preprocess(load_image(f), store.input_hw)[0] for f in calib[: s.drift_images]]
 
             self._check()
-            r.drift = layer_drift(store.fp32(), default_path, tensors, scaled(step, 0.03, 0.18))
+            r.drift = layer_drift(store.fp32(), default_path, tensors, scaled(step, 0.03, 0.12))
             if s.fp16_images:
                 self._check()
                 fp16 = store.artefact(Artefact.ONNX_FP16)
-                r.fp16 = fp16_check(store.fp32(), fp16, tensors[: s.fp16_images], scaled(step, 0.18, 0.23))
+                r.fp16 = fp16_check(store.fp32(), fp16, tensors[: s.fp16_images], scaled(step, 0.12, 0.15))
 
             self._check()
-            step(0.23, f"decoding the {len(search)} search-split images")
-            self._search = _Split.load("search", search)
-            self._fp32_acc = self._search.evaluate(self._fp32)
-            r.fp32_search = self._fp32_acc.result(self._fp32.names)
-            self._candidate("default", "default", self._base, scaled(step, 0.24, 0.25))
+            step(0.15, "reading the fidelity images")
+            images, source = fidelity_images(
+                s.fidelity_count, video=s.fidelity_video, folder=s.fidelity_images, calib_dir=Path(store.calib_dir),  # type: ignore[arg-type]
+                calib_used=self._calibration_images_used(), labelled=[i.image for i in items],
+                progress=scaled(step, 0.15, 0.17),
+            )  # fmt: skip
+            self._fid = FidelitySet(images, source, self._fp32, scaled(step, 0.17, 0.2))
+            r.fidelity_source, r.fidelity_images = source, len(images)
+            if len(images) < MIN_FIDELITY_IMAGES:
+                r.notes.append(
+                    f"fidelity on {len(images)} images (fewer than {MIN_FIDELITY_IMAGES}): intervals are wider; give a "
+                    "clip or a folder of your own images (the CLI's --fidelity-video / --fidelity-images)"
+                )
+            self._candidate("default", "default", self._base, scaled(step, 0.2, 0.22))
             if s.flavour is Int8Flavour.CPU:  # the trt flavour's speed is a GPU's: no CPU profile speaks for it
                 self._profile_blocks(default_path)
 
             blocks = self._sensitivity_blocks(r.drift)
             for i, block in enumerate(blocks):
-                part = scaled(step, 0.25 + 0.35 * i / len(blocks), 0.25 + 0.35 * (i + 1) / len(blocks))
+                part = scaled(step, 0.22 + 0.38 * i / len(blocks), 0.22 + 0.38 * (i + 1) / len(blocks))
                 opts = replace(self._base, float_nodes=(*self._base.float_nodes, f"/{block}/"))
                 self._candidate(f"{block} in float", "sensitivity", opts, part, block)
             if s.target_speedup is not None:  # the greedy walk weighs each block's gain by its cost
                 self._time(self.result.sensitivity(), scaled(step, 0.6, 0.64))
-            self._search_recipes(scaled(step, 0.64, 0.8))
+            self._search_recipes(scaled(step, 0.64, 0.82))
             if s.flavour is Int8Flavour.CPU:  # every point of the plot from one run, so their speeds compare
-                self._time(self.result.candidates, scaled(step, 0.8, 0.88))
+                self._time(self.result.candidates, scaled(step, 0.82, 0.88))
             else:
-                r.notes.append(f"trt flavour: {TRT_NOTE}; candidates are compared on accuracy only")
+                r.notes.append(f"trt flavour: {TRT_NOTE}; candidates are compared on fidelity only")
             self._mark_front()
-            self._choose(report, scaled(step, 0.88, 1.0))
+            self._choose(items, scaled(step, 0.88, 1.0))
         except StoppedError:
             r.stopped = True
             r.notes.append("stopped by the user: what was measured is kept")
@@ -568,16 +613,17 @@ class Explorer:
         finally:
             if self._fp32 is not None:
                 self._fp32.close()
+            self._fid = None  # hundreds of decoded frames: not kept with the result
         step(1.0, "stopped" if r.stopped else "done")
         return r
 
     def _profile_blocks(self, default_path: Path) -> None:
-        """What the default INT8 file saves in each block against FP32 (one search image, the runtimes' own
+        """What the default INT8 file saves in each block against FP32 (one fidelity image, the runtimes' own
         profiler, both in turn): beside each block's sensitivity, what keeping it in float would give back."""
-        assert self._fp32 is not None and self._search is not None
+        assert self._fp32 is not None and self._fid is not None
         int8 = self._open("profile", default_path)
         try:
-            fp32_prof, int8_prof = profile_variants([self._fp32, int8], self._search.items[0][0], runs=10)
+            fp32_prof, int8_prof = profile_variants([self._fp32, int8], self._fid.images[0], runs=10)
         except CoreError as exc:  # a runtime without a profiler: the rows go without it
             self.result.notes.append(f"no per-block profile: {exc}")
             return
@@ -621,7 +667,7 @@ class Explorer:
         for cal in s.calibrations:
             label = f"{cal.method.value} {cal.images}" + ("" if cal.moving_average else " extremes")
             tried.append(self._candidate(label, "calibration", cal.apply(self._base), part()))
-        best_cal = max([default, *tried], key=lambda c: c.delta_points)
+        best_cal = _most_faithful([default, *tried])
         # weight levers on the best calibration, and (cpu flavour) the speed levers: stem and Detect convs in INT8
         levers: list[tuple[str, dict[str, bool]]] = [("per-tensor weights", {"per_channel": False})]
         if s.flavour is Int8Flavour.CPU:
@@ -636,18 +682,19 @@ class Explorer:
             ]
         for label, change in levers:
             tried.append(self._candidate(label, "calibration", replace(best_cal.options, **change), part()))  # type: ignore[arg-type]
-        current = max([best_cal, *tried], key=lambda c: c.delta_points)
-        # greedy: keep in float the block that recovered most in the sensitivity run (per ms it cost, when the
-        # target is a speed-up), as long as it helps and the target is not met
+        current = _most_faithful([best_cal, *tried])
+        # greedy: keep in float, one by one, the blocks whose float copy was measurably more faithful than the
+        # default (per ms it cost, when the target is a speed-up); a step stays only if it is measurably better
         default_ms = default.p50_ms or 0.0
-        sens = [c for c in r.sensitivity() if c.delta_points > default.delta_points]
+        gains = {c.key: versus(default.scores, c.scores) for c in r.sensitivity()}
+        sens = [c for c in r.sensitivity() if gains[c.key].lo > 0]
         if s.target_speedup is not None:
-            sens.sort(key=lambda c: -(c.delta_points - default.delta_points) / max((c.p50_ms or 0) - default_ms, 0.05))
+            sens.sort(key=lambda c: -gains[c.key].value / max((c.p50_ms or 0) - default_ms, 0.05))
         else:
-            sens.sort(key=lambda c: -c.delta_points)
+            sens.sort(key=lambda c: -gains[c.key].value)
         steps = 0
         for c in sens:
-            if steps >= s.search_steps or (s.target_speedup is None and self._meets(current)):
+            if steps >= s.search_steps:
                 break
             if c.options.float_nodes[-1] in current.options.float_nodes:
                 continue
@@ -655,77 +702,91 @@ class Explorer:
             steps += 1
             cand = self._candidate(f"search step {steps}: + {c.block}", "search", opts, part())
             tried.append(cand)
-            if cand.delta_points > current.delta_points:
+            if versus(current.scores, cand.scores).lo > 0:
                 current = cand
 
-    def _choose(self, report_items: Sequence[LabelledImage], progress: Progress) -> None:
-        r = self.result
-        s = self.settings
+    def _choose(self, items: Sequence[LabelledImage], progress: Progress) -> None:
+        """Chosen on fidelity, confirmed on the labels (see the module's step 7)."""
+        r, s = self.result, self.settings
         trt = s.flavour is Int8Flavour.TRT
         timed = list(r.candidates) if trt else [c for c in r.candidates if c.speedup is not None]
-        meeting = [c for c in timed if self._meets(c)]
-        if meeting:
-            if s.target_speedup is not None or trt:
-                pick = max(meeting, key=lambda c: c.delta_points)
+        if not timed:
+            return
+        most = _most_faithful(timed)
+        if s.target_speedup is not None:
+            reaching = [c for c in timed if c.speedup is not None and c.speedup.value >= s.target_speedup]
+            if reaching:
+                pick = _most_faithful(reaching)
+                why = f"the most faithful of the {len(reaching)} candidates at least {s.target_speedup:g}x FP32"
             else:
-                # the fastest, but not by noise: of those with no measurable speed difference from the fastest,
-                # the most accurate
-                fastest = max(meeting, key=lambda c: c.speedup.value)  # type: ignore[union-attr]
-                as_fast = [c for c in meeting if c is fastest or not _faster(fastest, c)]
-                pick = max(as_fast, key=lambda c: c.delta_points)
+                pick = max(timed, key=lambda c: c.speedup.value)  # type: ignore[union-attr]
+                why = f"no candidate reaches {s.target_speedup:g}x FP32: the fastest"
+                r.notes.append(f"no candidate met the target ({s.target_words()}); the fastest is reported")
         else:
-            r.notes.append(
-                f"no candidate met the target ({s.target_words()}) on the search split; the closest on the "
-                "front is reported, and the target was not loosened"
-            )
-            front = [c for c in timed if c.pareto] or timed
-            if not front:
-                return
-            if s.target_speedup is not None:
-                pick = max(front, key=lambda c: c.speedup.value)  # type: ignore[union-attr]
+            # not measurably less faithful than the most faithful one; of those the fastest, but not by noise:
+            # of those with no measurable speed difference from the fastest, the most faithful
+            equal = [c for c in timed if c is most or versus(most.scores, c.scores).hi >= 0]
+            if trt:
+                pick = most
             else:
-                pick = max(front, key=lambda c: c.delta_points)
+                fastest = max(equal, key=lambda c: c.speedup.value)  # type: ignore[union-attr]
+                pick = _most_faithful([c for c in equal if c is fastest or not _faster(fastest, c)])
+            why = (
+                f"the fastest of the {len(equal)} candidates not measurably less faithful than the most faithful "
+                f"({most.label}, {most.fidelity.words()})"
+            )
         self._check()
-        progress(0.0, f"the chosen recipe on the {len(report_items)} report-split images")
-        report = _Split.load("report", report_items)
+        progress(0.0, f"confirming on the {len(items)} labelled images")
+        labelled = _Labelled.load("labelled", items)
         default = r.default
         assert default is not None and self._fp32 is not None
-        fp32_acc = report.evaluate(self._fp32)
-        accs = {}
-        for c in {c.key: c for c in (pick, default)}.values():
-            with self._open(c.key, c.path) as det:
-                accs[c.key] = report.evaluate(det)
+        fp32_acc = labelled.evaluate(self._fp32)
         names = self._fp32.names
         ref = fp32_acc.result(names)
+        r.fp32_labelled = ref
+        accs: dict[str, MapAccumulator] = {}
 
         def delta(c: Candidate) -> tuple[MapDelta, float]:
+            if c.key not in accs:
+                with self._open(c.key, c.path) as det:
+                    accs[c.key] = labelled.evaluate(det)
             res = accs[c.key].result(names)
             return paired_delta(fp32_acc.matches(), accs[c.key].matches(),
                                 (res.map50_95 - ref.map50_95, res.map50 - ref.map50)), res.map50_95  # fmt: skip
 
+        def holds(d: MapDelta) -> bool:
+            return s.target_speedup is not None or -d.map50_95.value <= s.drop
+
         pick_delta, pick_map = delta(pick)
-        default_delta, _ = delta(default)
-        not_slower = (
-            pick.speedup is not None
-            and default.speedup is not None
-            and (
-                pick.speedup.value >= default.speedup.value or not Speedup.of(default.spread, pick.spread).measurable  # type: ignore[arg-type]
+        if not holds(pick_delta) and pick is not most:
+            most_delta, most_map = delta(most)
+            r.notes.append(
+                f"{pick.label} (chosen on fidelity) loses {-pick_delta.map50_95.value:.2f} mAP50-95 points on the "
+                f"labelled set, more than the target; the most faithful candidate, {most.label}, "
+                f"{'holds it' if holds(most_delta) else 'does not either'} ({most_delta.map50_95.words()})"
             )
-        )
+            if holds(most_delta) or most_delta.map50_95.value > pick_delta.map50_95.value:
+                pick, pick_delta, pick_map = most, most_delta, most_map
+                why = "the most faithful candidate: the fastest faithful one did not hold the target on the labels"
+        default_delta, _ = delta(default)
+        progress(0.9, "confirmed")
+        not_slower = trt or (pick.speedup is not None and default.speedup is not None and not _faster(default, pick))
         dominates = (
             pick is not default
-            and pick.delta_points > default.delta_points
+            and versus(default.scores, pick.scores).lo > 0
             and pick_delta.map50_95.value > default_delta.map50_95.value
             and not_slower
         )
-        meets = self._meets(pick) and (s.target_speedup is not None or -pick_delta.map50_95.value <= s.drop)
-        if self._meets(pick) and not meets:
-            r.notes.append(
-                f"the chosen recipe met the target on the search split ({pick.delta_points:+.2f} points) but not on "
-                f"the report split ({pick_delta.map50_95.value:+.2f}): reported as is"
-            )
-        r.best = Best(pick, "", meets, pick_delta, pick_map, default_delta, dominates)
+        meets = holds(pick_delta) and (s.target_speedup is None or pick.speedup is None
+                                       or pick.speedup.value >= s.target_speedup)  # fmt: skip
+        if not meets:
+            r.notes.append(f"the chosen recipe does not meet the target ({s.target_words()}) on the labelled set")
+        r.best = Best(pick, "", meets, pick_delta, pick_map, default_delta, dominates, why)
         progress(1.0, "reported")
+
+
+def _most_faithful(cands: Sequence[Candidate]) -> Candidate:
+    return max(cands, key=lambda c: c.fidelity.value)
 
 
 def _order(block: str) -> int:
@@ -763,8 +824,8 @@ def save_best(store: ModelStore, result: ExploreResult, name: str | None = None)
     rep = best.report.map50_95
     speed = f", {best.candidate.speedup.value:.2f}x FP32" if best.candidate.speedup else ""
     note = (
-        f"explorer, target: {s.target_words()}; report split ({best.report.images} images): "
-        f"{rep.value:+.2f} points ({rep.lo:+.2f} to {rep.hi:+.2f}){speed}"
+        f"explorer, target: {s.target_words()}; labelled set ({best.report.images} images): "
+        f"{rep.value:+.2f} points ({rep.lo:+.2f} to {rep.hi:+.2f}){speed}; fidelity {best.candidate.fidelity.words()}"
     )
     recipe = Recipe(name, best.candidate.options, str(store.calib_dir), note=note)
     store.recipes.save(recipe)
@@ -773,14 +834,14 @@ def save_best(store: ModelStore, result: ExploreResult, name: str | None = None)
 
 
 def chosen_words(best: Best) -> str:
-    """The chosen recipe's report-split figures in one sentence (the page, the CLI and the report say it so)."""
+    """The chosen recipe's confirmation in one sentence (the page, the CLI and the report say it so)."""
     lo, hi = best.delta_report_ci95
     c = best.candidate
     speed = f"{c.speedup.value:.2f}x FP32 ({c.p50_ms or 0:.1f} ms)" if c.speedup else "speed needs a GPU"
     return (
-        f"report split ({best.report.images} images): {best.delta_report:+.2f} mAP50-95 points vs FP32 "
-        f"(95 % interval {lo:+.2f} to {hi:+.2f}); {speed}; "
-        + ("meets the target" if best.meets_target else "does NOT meet the target")
+        f"fidelity {c.fidelity.words()} vs FP32; on the labelled set ({best.report.images} images) "
+        f"{best.delta_report:+.2f} mAP50-95 points vs FP32 (95 % interval {lo:+.2f} to {hi:+.2f}); {speed}; "
+        + ("the labels confirm the target" if best.meets_target else "the labels do NOT confirm the target")
     )
 
 
@@ -792,8 +853,8 @@ def explore_text(result: ExploreResult) -> str:
         f"{result.model}, {s.flavour.value} flavour"
         + (f" ({TRT_NOTE})" if s.flavour is Int8Flavour.TRT else "")
         + f"; target: {s.target_words()}",
-        f"labelled set split: {d['splits'].get('search')} search / {d['splits'].get('report')} report images "
-        f"({SPLIT_RULE})",
+        f"fidelity ({FIDELITY_WORDS}) on {result.fidelity_source}",
+        f"labelled set: {d['labelled'].get('images')} images of {d['labelled'].get('data')}, confirming the choice",
         f"latency: {d['latency']}",
     ]
     if result.drift is not None:
@@ -804,25 +865,26 @@ def explore_text(result: ExploreResult) -> str:
     if result.fp16 is not None:
         lines.append(f"\nFP16: {result.fp16.summary()}")
     if d["sensitivity"]:
-        lines.append("\nSensitivity (default recipe + one block in float; search split; points of mAP50-95 vs FP32):")
+        lines.append("\nSensitivity (default recipe + one block in float; fidelity points, 95 % paired intervals):")
         for row in sorted(result.sensitivity_rows(), key=lambda r: -(r.recovers_points or 0)):
             lines.append(f"  {row.words()}")
     if d["candidates"]:
-        lines.append("\nCandidates (search split; * = on the speed/accuracy front):")
+        lines.append("\nCandidates (Δ fidelity vs FP32 with its 95 % interval; * = on the measurable front):")
         for c in d["candidates"]:
             speed = "" if c["speedup"] is None else f"{c['speedup']:.2f}x ({c['p50_ms']:.1f} ms)"
-            lines.append(f"  {'*' if c['pareto'] else ' '} {c['delta_points']:+6.2f}  {speed:<18} {c['label']}")
+            lo, hi = c["fidelity_ci95"]
+            lines.append(f"  {'*' if c['pareto'] else ' '} {c['fidelity_points']:+6.2f} ({lo:+.2f} to {hi:+.2f})  "
+                         f"{speed:<18} {c['label']}")  # fmt: skip
     best = result.best
     if best is not None:
-        lines.append(
-            f"\nChosen: {best.recipe}\n  search split {best.candidate.delta_points:+.2f} points; " + chosen_words(best)
-        )
+        lines.append(f"\nChosen: {best.recipe}\n  {best.why}\n  " + chosen_words(best))
         verdict = "does not dominate it"
         if best.dominates_default:
-            verdict = "dominates it (more accurate on both splits" + (", not slower)" if best.speedup else ")")
+            verdict = "dominates it (measurably more faithful, more accurate on the labels" + (
+                ", not slower)" if best.speedup else ")"
+            )
         lines.append(
-            f"  default recipe on the report split: {best.default_report.map50_95.value:+.2f} points; the chosen one "
-            + verdict
+            f"  default recipe on the labelled set: {best.default_report.map50_95.words()}; the chosen one " + verdict
         )
         if best.variant:
             lines.append(f"  run it as {best.variant}")

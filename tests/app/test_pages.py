@@ -332,7 +332,7 @@ def test_precision_explorer_runs_saves_a_recipe_and_compare_images_offers_it(app
     assert len(at.get("plotly_chart")) == 3  # candidates' front, sensitivity, drift by block
     candidates = results_table(at, "candidate", "p50 ms")
     assert candidates["candidate"].iloc[0] == "default" and candidates["p50 ms"].gt(0).all()
-    assert any(m.label == "Δ points, report split" for m in at.metric)
+    assert any(m.label == "Δ mAP50-95, labelled" for m in at.metric)
     next(b for b in at.button if b.label == "Use this recipe").click()
     at.run()
     assert not at.exception

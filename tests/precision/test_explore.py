@@ -1,6 +1,5 @@
-"""The precision explorer on the real model: drift, sensitivity, search, split, and the saved recipe."""
+"""The precision explorer on the real model: drift, fidelity, sensitivity, search, confirmation, the saved recipe."""
 
-import random
 from dataclasses import replace
 
 import onnx
@@ -10,41 +9,32 @@ from core.data.dataset import load_dataset
 from core.errors import InputError
 from core.model.convert import CalibrationMethod, Int8Options
 from core.model.store import ModelStore
-from core.precision.explorer import Calibration, ExploreSettings, explore, explore_text, save_best, split_items
+from core.precision.explorer import Calibration, ExploreSettings, explore, explore_text, save_best
 from core.variants import Int8Flavour, Variant
 from tests.helpers import quantized_in
 
 
-def test_split_is_deterministic_and_disjoint(val_dir):
-    items = load_dataset(val_dir).items
-    search, report = split_items(items, 0.5)
-    assert len(search) == 64 and len(report) == 64
-    assert not {i.image for i in search} & {i.image for i in report}
-    shuffled = items[:]
-    random.Random(3).shuffle(shuffled)
-    assert split_items(shuffled, 0.5) == (search, report)  # the listing order does not matter
-    assert [len(x) for x in split_items(items, 0.25)] == [32, 96]
-    with pytest.raises(InputError, match="at least 2 images"):
-        split_items(items[:1], 0.5)
-
-
-def test_settings_refuse_nonsense():
+def test_settings_refuse_nonsense(tmp_path):
     with pytest.raises(InputError, match="one target"):
         ExploreSettings(target_drop=0.3, target_speedup=1.2)
-    with pytest.raises(InputError, match="search split"):
-        ExploreSettings(search_split=1.0)
+    with pytest.raises(InputError, match="at least 16 images"):
+        ExploreSettings(fidelity_count=4)
+    with pytest.raises(InputError, match="one source of fidelity images"):
+        ExploreSettings(fidelity_video=tmp_path / "a.mp4", fidelity_images=tmp_path)
     with pytest.raises(InputError, match="accuracy only"):
         ExploreSettings(flavour=Int8Flavour.TRT, target_speedup=1.2)
 
 
 @pytest.fixture(scope="module")
-def explored(store, val_dir, tmp_path_factory):
-    """A small but complete run: 24 labelled images, the 2 lowest-SQNR blocks, one extra calibration setting."""
+def explored(store, val_dir, videos_dir, tmp_path_factory):
+    """A small but complete run: 48 frames of the Tokyo clip for fidelity, 24 labelled images to confirm, the 2
+    lowest-SQNR blocks, one extra calibration setting."""
     s = ModelStore(store.source, cache_root=tmp_path_factory.mktemp("explore"), calib_dir=store.calib_dir,
                    int8=Int8Options(max_images=16))  # fmt: skip
     settings = ExploreSettings(
         target_drop=0.3, drift_images=2, fp16_images=1, blocks=2, max_images=24, search_steps=2, timing_calls=5,
         calibrations=(Calibration(CalibrationMethod.MINMAX, 8),),
+        fidelity_video=videos_dir / "street_people_car_tokyo_360p.mp4", fidelity_count=48,
     )  # fmt: skip
     seen: list[float] = []
     result = explore(s, load_dataset(val_dir), settings, lambda f, m: seen.append(f))
@@ -55,7 +45,8 @@ def test_explore_reports_every_part(explored):
     _, result, seen = explored
     assert seen[-1] == 1.0 and seen == sorted(seen)  # progress only moves forward
     d = result.to_dict()
-    assert d["splits"]["search"] == 12 and d["splits"]["report"] == 12 and "sha256" in d["splits"]["rule"]
+    assert d["fidelity"]["images"] == 48 and "frames spread over street_people" in d["fidelity"]["source"]
+    assert d["labelled"]["images"] == 24
     blocks = {b["block"]: b["module"] for b in d["blocks"]}
     assert blocks["model.8"] == "C3" and blocks["model.9"] == "SPPF" and blocks["model.1"] == "Conv"
     assert "model.24" not in blocks  # the Detect convs stay float by default: nothing to drift
@@ -67,17 +58,27 @@ def test_explore_reports_every_part(explored):
     assert all(isinstance(x["int8_saves_ms"], float) for x in d["sensitivity"])
     assert sum(result.int8_saves_ms.values()) > 0 and len(result.int8_saves_ms) >= 20  # INT8 is faster overall
     assert all("INT8 saves" in r.words() for r in result.sensitivity_rows())
+    for x in d["sensitivity"]:  # every row: its change against the default, with the paired interval
+        lo, hi = x["recovers_ci95"]
+        assert lo <= x["recovers_points"] <= hi and x["measurable"] == (not lo <= 0 <= hi)
     kinds = [c["kind"] for c in d["candidates"]]
     assert kinds[0] == "default" and kinds.count("sensitivity") == 2 and "calibration" in kinds
     assert all(c["p50_ms"] > 0 and c["speedup"] > 0 for c in d["candidates"])
+    for c in d["candidates"]:  # INT8 never agrees with FP32 better than FP32 itself, and each has its interval
+        lo, hi = c["fidelity_ci95"]
+        assert lo <= c["fidelity_points"] <= hi <= 0.0 + 1e-9 and c["fidelity_images"] == 48
     assert any(c["pareto"] for c in d["candidates"])
-    assert d["fp32"]["p50_ms"] > 0 and d["fp16"] and d["fp16"][0]["max_abs"] > 0
+    most = max(result.candidates, key=lambda c: c.fidelity.value)
+    assert most.pareto  # nothing is measurably more faithful than the most faithful
+    assert d["fp32"]["p50_ms"] > 0 and d["fp32"]["map50_95_labelled"] > 0.2
+    assert d["fp16"] and d["fp16"][0]["max_abs"] > 0
     best = d["best"]
-    assert best is not None and best["report_images"] == 12
-    lo, hi = best["delta_points_report_ci95"]
-    assert lo <= best["delta_points_report"] <= hi
+    assert best is not None and best["labelled_images"] == 24 and best["why"]
+    lo, hi = best["delta_points_labelled_ci95"]
+    assert lo <= best["delta_points_labelled"] <= hi
+    assert best["confirmed_on_labels"] == (-best["delta_points_labelled"] <= 0.3)
     text = explore_text(result)
-    assert "Sensitivity" in text and "Chosen:" in text and "report split" in text
+    assert "Sensitivity" in text and "Chosen:" in text and "fidelity" in text and "labelled set" in text
 
 
 def test_sensitivity_files_keep_their_block_in_float(explored):
@@ -122,15 +123,56 @@ def test_trt_flavour_is_searched_for_accuracy_only(store, val_dir, tmp_path):
 
     s = ModelStore(store.source, cache_root=tmp_path, calib_dir=store.calib_dir, int8=Int8Options(max_images=8))
     settings = ExploreSettings(flavour=Int8Flavour.TRT, target_drop=0.5, drift_images=1, fp16_images=0,
-                               max_images=8, blocks=1, search_steps=1, calibrations=())  # fmt: skip
+                               max_images=8, blocks=1, search_steps=1, calibrations=(), fidelity_count=16)  # fmt: skip
     result = explore(s, load_dataset(val_dir), settings)
     d = result.to_dict()
     assert d["flavour"] == "trt" and d["flavour_note"] == TRT_NOTE and any(TRT_NOTE in n for n in d["notes"])
     assert all(c["p50_ms"] is None and c["speedup"] is None for c in d["candidates"])  # no CPU speed shown
     assert all(x["int8_saves_ms"] is None for x in d["sensitivity"])  # nor a CPU profile
     assert read_onnx(result.default.path).int8_flavour is Int8Flavour.TRT
-    top = max(c["delta_points"] for c in d["candidates"])
-    assert [c["pareto"] for c in d["candidates"]] == [c["delta_points"] == top for c in d["candidates"]]
+    most = max(result.candidates, key=lambda c: c.fidelity.value)
+    assert most.pareto and d["fidelity"]["images"] == 16  # 16 of coco128's images the 8 calibration ones leave
+    assert "calibration does not use" in d["fidelity"]["source"]
     assert d["best"] is not None and d["best"]["speedup"] is None and "speed needs a GPU" in explore_text(result)
     recipe = save_best(s, result)
     assert result.best.variant == f"trt:int8@{recipe.name}"  # what TensorRT runs; not ort:int8
+
+
+def test_fidelity_is_100_for_fp32_and_every_difference_has_its_paired_interval(detectors, videos_dir):
+    from core.precision.fidelity import FidelitySet, fidelity_images, versus
+
+    frames, source = fidelity_images(24, video=videos_dir / "car-detection.mp4")
+    assert len(frames) == 24 and source == "24 frames spread over car-detection.mp4"
+    fid = FidelitySet(frames, source, detectors["ort:fp32"])
+    fp32 = fid.score(detectors["ort:fp32"])
+    assert fp32.value == pytest.approx(100.0) and fp32.missed == fp32.extra == 0
+    assert versus(None, fp32).value == pytest.approx(0.0)
+    int8 = fid.score(detectors["ort:int8"])
+    gap = versus(None, int8)
+    assert gap.lo <= gap.value <= gap.hi and gap.value < 0  # INT8 misses or moves some of FP32's boxes
+    assert versus(int8, int8).value == 0 and versus(int8, int8).holds_zero  # paired: no difference with itself
+    assert int8.matched + int8.missed == fp32.matched  # every FP32 box is either found or missed
+
+
+def test_fidelity_never_uses_the_images_calibration_reads(val_dir):
+    from core.model.convert import list_images
+    from core.precision.fidelity import fidelity_files
+
+    folder = list_images(val_dir)
+    files, words = fidelity_files(500, calib_dir=val_dir, calib_used=100)
+    assert files == folder[100:] and "28 images of the calibration folder" in words
+    labelled = [val_dir / "images" / "extra.jpg"]  # topped up from the labelled set when too few are left
+    files, words = fidelity_files(500, calib_dir=val_dir, calib_used=100, labelled=[*folder[:3], *labelled])
+    assert files == [*folder[100:], *labelled] and "1 of the labelled set's images" in words
+    files, words = fidelity_files(10, folder=val_dir, calib_dir=val_dir, calib_used=120)
+    assert files == folder[120:] and "none that calibration uses" in words
+
+
+def test_a_block_whose_interval_holds_zero_says_no_measurable_difference():
+    from core.measure.bootstrap import Interval
+    from core.precision.explorer import BlockSensitivity
+
+    row = BlockSensitivity("model.8", Interval(-1.0, -1.5, -0.5), Interval(0.1, -0.2, 0.4), 20.0, 0.5)
+    assert "no measurable difference" in row.words() and not row.measurable
+    row = BlockSensitivity("model.8", Interval(-0.5, -0.9, -0.1), Interval(0.5, 0.2, 0.8), 20.0, 0.5)
+    assert row.words().startswith("keeping model.8 in float changes fidelity by +0.50 points") and row.measurable
