@@ -133,7 +133,8 @@ def main() -> int:
               file=sys.stderr)  # fmt: skip
     fp32.close()
     df = pd.DataFrame({k: [r[k][0] for r in rows] for k in ("labelled", "fidelity", "pseudo_map")})
-    corr = {k: round(float(df["labelled"].corr(df[k], method="spearman")), 3) for k in ("fidelity", "pseudo_map")}
+    ranks = df.rank()  # Spearman: Pearson on ranks (pandas' own spearman needs scipy)
+    corr = {k: round(float(ranks["labelled"].corr(ranks[k])), 3) for k in ("fidelity", "pseudo_map")}
     width = {k: round(statistics.median(r[k][2] - r[k][1] for r in rows), 3) for k in ("labelled", "fidelity",
              "pseudo_map")}  # fmt: skip
     secs = {k: round(statistics.median(r["seconds"][k] for r in rows), 1) for k in ("labelled", "fidelity",

@@ -113,7 +113,7 @@ class ExploreSettings:
     fp16_images: int = 4  # calibration images for the FP16 range check
     blocks: int | None = None  # sensitivity over the K blocks of lowest SQNR (None: every block)
     max_images: int | None = None  # of the labelled set (None: all)
-    search_steps: int = 6  # greedy steps at most
+    search_steps: int = 8  # greedy steps at most
     timing_calls: int = 60  # timed calls per candidate, in interleaved rounds (10 rounds)
     calibrations: tuple[Calibration, ...] = CALIBRATIONS
 
@@ -667,7 +667,7 @@ class Explorer:
         for cal in s.calibrations:
             label = f"{cal.method.value} {cal.images}" + ("" if cal.moving_average else " extremes")
             tried.append(self._candidate(label, "calibration", cal.apply(self._base), part()))
-        best_cal = _most_faithful([default, *tried])
+        best_cal = _measurably_better(default, tried)
         # weight levers on the best calibration, and (cpu flavour) the speed levers: stem and Detect convs in INT8
         levers: list[tuple[str, dict[str, bool]]] = [("per-tensor weights", {"per_channel": False})]
         if s.flavour is Int8Flavour.CPU:
@@ -682,12 +682,13 @@ class Explorer:
             ]
         for label, change in levers:
             tried.append(self._candidate(label, "calibration", replace(best_cal.options, **change), part()))  # type: ignore[arg-type]
-        current = _most_faithful([best_cal, *tried])
-        # greedy: keep in float, one by one, the blocks whose float copy was measurably more faithful than the
-        # default (per ms it cost, when the target is a speed-up); a step stays only if it is measurably better
+        current = _measurably_better(best_cal, tried[len(s.calibrations) :])
+        # greedy: keep in float, one by one, the blocks whose float copy was more faithful than the default, best
+        # first (per ms it cost, when the target is a speed-up); a step stays only if it is measurably more
+        # faithful than where it started
         default_ms = default.p50_ms or 0.0
         gains = {c.key: versus(default.scores, c.scores) for c in r.sensitivity()}
-        sens = [c for c in r.sensitivity() if gains[c.key].lo > 0]
+        sens = [c for c in r.sensitivity() if gains[c.key].value > 0]
         if s.target_speedup is not None:
             sens.sort(key=lambda c: -gains[c.key].value / max((c.p50_ms or 0) - default_ms, 0.05))
         else:
@@ -734,6 +735,8 @@ class Explorer:
             why = (
                 f"the fastest of the {len(equal)} candidates not measurably less faithful than the most faithful "
                 f"({most.label}, {most.fidelity.words()})"
+                if len(equal) > 1
+                else f"the most faithful candidate ({most.fidelity.words()}), measurably ahead of every other"
             )
         self._check()
         progress(0.0, f"confirming on the {len(items)} labelled images")
@@ -787,6 +790,15 @@ class Explorer:
 
 def _most_faithful(cands: Sequence[Candidate]) -> Candidate:
     return max(cands, key=lambda c: c.fidelity.value)
+
+
+def _measurably_better(current: Candidate, others: Sequence[Candidate]) -> Candidate:
+    """The most faithful of ``others`` if it is measurably more faithful than ``current`` (paired interval above
+    0), else ``current``: a difference inside the noise does not move the search."""
+    if not others:
+        return current
+    top = _most_faithful(others)
+    return top if versus(current.scores, top.scores).lo > 0 else current
 
 
 def _order(block: str) -> int:
