@@ -165,7 +165,7 @@ for note in result.notes:
     st.caption(note)
 settings = result.settings
 st.caption(
-    f"{result.model}, {settings.flavour.value} flavour; target: {settings.target_words()}; labelled set: "
+    f"{result.model}, {settings.flavour.value} flavour; target: {settings.target_words()}; "
     f"fidelity on {result.fidelity_source}; {result.labelled.get('images')} labelled images confirm."
     + (f" {TRT_NOTE}." if settings.flavour is Int8Flavour.TRT else "")
 )
