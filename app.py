@@ -25,6 +25,7 @@ pages = {
     "Compare": [
         st.Page("pages/compare_images.py", title="Compare images", icon=":material/image:", default=True),
         st.Page("pages/compare_video.py", title="Compare video", icon=":material/movie:"),
+        st.Page("pages/live.py", title="Live", icon=":material/videocam:"),
     ],
     "Measure": [
         st.Page("pages/benchmark.py", title="Benchmark", icon=":material/timer:"),

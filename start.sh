@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command: set up (first run only) and start the dashboard at http://localhost:8501 (this machine only).
-#   ./start.sh --share [--allow-server-paths] [--allow-trusted-pickles] [--allow-public-cluster]   serve it on every interface: visitors need
+#   ./start.sh --share [--allow-server-paths] [--allow-trusted-pickles] [--allow-public-cluster] [--allow-streams]   serve it on every interface: visitors need
 #   the link printed below (it carries a token) and may only upload files, unless the operator allows more
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,6 +18,7 @@ if [ "${1:-}" = "--share" ]; then
       --allow-server-paths) export YOLOLAB_ALLOW_SERVER_PATHS=1 ;;     # visitors may name paths on the server
       --allow-trusted-pickles) export YOLOLAB_ALLOW_TRUSTED_PICKLES=1 ;;  # visitors may load an ultralytics .pt
       --allow-public-cluster) export YOLOLAB_ALLOW_PUBLIC_CLUSTER=1 ;;    # $YOLOLAB_CLUSTER may be a public address
+      --allow-streams) export YOLOLAB_ALLOW_STREAMS=1 ;;                  # visitors may open camera stream URLs (Live)
       --server.port) port="$2"; args+=("$1" "$2"); shift ;;
       *) args+=("$1") ;;
     esac

@@ -11,6 +11,7 @@ from core.measure import EvalJob, EvalRun, build_cards, eval_table, per_class_ta
 from core.report import per_class_ap, speed_vs_accuracy
 from core.variants import REFERENCE, with_reference
 from ui import jobs, messages, model, navigation, pool, report_sections, widgets
+from ui.deploy import bundle_download
 from ui.state import AccuracyState, BenchmarkState, CompareImagesState, Preset
 
 navigation.through_app_navigation()
@@ -105,6 +106,7 @@ bench = benchmark.results if benchmark is not None and benchmark.model == model_
 variants = [r.variant for r in results]
 cards = build_cards(variants, str(REFERENCE), bench=bench, evals=results, model_mb=widgets.model_sizes(store, variants))
 card_frame = widgets.decision_cards(cards, "acc")
+bundle_download(store, cards, "acc")
 scores = eval_table(results, str(REFERENCE))
 table = widgets.table_frame(scores)
 st.subheader(

@@ -5,6 +5,7 @@ import json
 import streamlit as st
 
 from core.data import IMAGE_TYPES, load_image, sample_images
+from core.deploy.capacity import CapacityResult, default_clip, measure_capacity
 from core.errors import CoreError, InputError
 from core.measure import (
     BenchJob,
@@ -19,6 +20,7 @@ from core.report import latency_distribution, profile_section, stage_split, thro
 from core.runtime import machine_line, system_info
 from core.variants import parse_variants
 from ui import jobs, messages, model, navigation, pool, report_sections, widgets
+from ui.deploy import bundle_download
 from ui.state import AccuracyState, BenchmarkState
 
 navigation.through_app_navigation()
@@ -132,6 +134,7 @@ memory = {f.variant: f.peak_mb for f in profiled.footprints} if profiled else No
 cards = build_cards(variants, variants[0], bench=results, evals=evals, model_mb=widgets.model_sizes(store, variants),
                     memory_mb=memory)  # fmt: skip
 card_frame = widgets.decision_cards(cards, "bench")
+bundle_download(store, cards, "bench")
 if not evals:
     st.caption("Run the **Accuracy** page on this model to add ΔmAP and missed detections to these cards.")
 bench = run.table()
@@ -192,6 +195,51 @@ if state.profile is not None:
     report_sections.put_section("profile", section)
 else:
     st.caption("Press **Profile these variants** to see where each variant's time goes.")
+
+st.subheader("Capacity")
+st.caption(
+    "How many cameras this machine carries: N streams at once, each its own session with the CPU threads split "
+    "between them (OpenVINO: its throughput streams on one compiled model), frames due at the frame rate. A stream "
+    "is carried when it keeps up and its p95 latency (frame due -> detections) stays under one frame interval. "
+    "The same numbers as `python -m core capacity`; this machine is busy while it runs."
+)
+k1, k2, k3, k4 = st.columns(4)
+stream_text = k1.text_input("Streams", "1,2,4", key="bench:cap_streams", disabled=busy)
+cap_fps = k2.number_input("Frames per second", 1.0, 120.0, 15.0, key="bench:cap_fps", disabled=busy)
+cap_seconds = k3.number_input("Seconds per point", 1.0, 60.0, 5.0, key="bench:cap_seconds", disabled=busy)
+cap_memory = k4.checkbox("Memory per stream", True, key="bench:cap_memory", disabled=busy,
+                         help="Each variant loaded in a fresh process: seconds each")  # fmt: skip
+if st.button("Run capacity", key="bench:cap_run", disabled=busy):
+    try:
+        counts = sorted({int(n) for n in stream_text.split(",") if n.strip()})
+        if not counts or counts[0] < 1:
+            raise ValueError
+    except ValueError:
+        st.error(f"Streams: whole numbers of at least 1 separated by commas, like 1,2,4 (got {stream_text!r}).")
+    else:
+        local = [v for v in parse_variants(variants) if not v.node]  # this machine's capacity
+        update, bar = widgets.progress_callback("Capacity")
+        try:
+            st.session_state["bench:capacity"] = measure_capacity(
+                store, local, counts, default_clip(), fps=float(cap_fps), seconds=float(cap_seconds),
+                cores=int(threads) or None, memory=cap_memory, progress=update,
+            )  # fmt: skip
+        except CoreError as exc:
+            st.error(messages.error_text(exc))
+        bar.empty()
+capacity: CapacityResult | None = st.session_state.get("bench:capacity")
+if capacity is not None and capacity.model == model_name:
+    for verdict in capacity.verdicts:
+        st.markdown(f"**{verdict.variant}**: {verdict.words()}")
+    cap_table = capacity.table()
+    widgets.show_table(cap_table, widgets.table_frame(cap_table))
+    for note in cap_table.notes:
+        st.caption(note)
+    with st.expander("Each stream"):
+        per_stream = capacity.streams_table()
+        widgets.show_table(per_stream, widgets.table_frame(per_stream))
+else:
+    st.caption("Press **Run capacity** to size this machine for the variants above.")
 
 if busy:
     jobs.follow(job, progress_box, "Benchmarking", "bench")  # reruns the page when done

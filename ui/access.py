@@ -16,6 +16,7 @@ ENV_TOKEN = "YOLOLAB_TOKEN"
 ENV_ALLOW_SERVER_PATHS = "YOLOLAB_ALLOW_SERVER_PATHS"  # "1": shared, visitors may still type paths on the server
 ENV_ALLOW_TRUSTED_PICKLES = "YOLOLAB_ALLOW_TRUSTED_PICKLES"  # "1": shared, visitors may still trust a pickle
 ENV_ALLOW_PUBLIC_CLUSTER = "YOLOLAB_ALLOW_PUBLIC_CLUSTER"  # "1": shared, the cluster may be on a public address
+ENV_ALLOW_STREAMS = "YOLOLAB_ALLOW_STREAMS"  # "1": shared, visitors may open camera stream URLs from the server
 QUERY_PARAM = "token"
 _GRANTED = "access:granted"
 
@@ -36,6 +37,12 @@ def trusted_pickles() -> bool:
     return not shared() or os.environ.get(ENV_ALLOW_TRUSTED_PICKLES, "") == "1"
 
 
+def streams() -> bool:
+    """May this session have the server open a camera stream URL (RTSP / HTTP) on Live? Locally yes; shared only
+    when the operator started with --allow-streams (the server would connect wherever a visitor points it)."""
+    return not shared() or os.environ.get(ENV_ALLOW_STREAMS, "") == "1"
+
+
 def sidebar_words() -> list[str]:
     """What the sidebar says of sharing: nothing locally; shared, what visitors may do beyond the defaults."""
     if not shared():
@@ -45,6 +52,8 @@ def sidebar_words() -> list[str]:
         words.append("The operator allows paths on the server (--allow-server-paths).")
     if os.environ.get(ENV_ALLOW_TRUSTED_PICKLES, "") == "1":
         words.append("The operator allows trusted pickles (--allow-trusted-pickles): an ultralytics .pt runs its code.")
+    if os.environ.get(ENV_ALLOW_STREAMS, "") == "1":
+        words.append("The operator allows camera stream URLs on Live (--allow-streams).")
     return words
 
 

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 import streamlit as st
 
 if TYPE_CHECKING:
+    from core.deploy.capacity import CapacityResult
     from core.measure import BenchJob, BenchRun, EvalJob, EvalRun, ProfileRun
     from core.precision import ExploreJob, ExploreResult
-    from core.video import VideoJob
+    from core.video import Recording, VideoJob
 
 
 class PageState:
@@ -73,6 +74,7 @@ class BenchmarkState(PageState):
     job: BenchJob | None = None  # the run on its worker thread, until the page takes its results
     results: BenchRun | None = None
     profile: ProfileRun | None = None  # "Where the time goes" (core.measure.profile), of the variants timed
+    capacity: CapacityResult | None = None  # "Capacity": how many streams this machine carries per variant
 
 
 @dataclass
@@ -97,8 +99,14 @@ class PrecisionState(PageState):
     saved: str | None = None  # the variant of the recipe saved from this result
 
 
+@dataclass
+class LiveState(PageState):
+    PREFIX = "live"
+    recording: Recording | None = None  # the last recording of the Live page (its file is in the session folder)
+
+
 PAGE_STATES: tuple[type[PageState], ...] = (CompareImagesState, BenchmarkState, AccuracyState, VideoState,
-                                            PrecisionState)  # fmt: skip
+                                            PrecisionState, LiveState)  # fmt: skip
 # Beside the pages' states, a reload keeps the model chosen, the session's folder and the report's sections.
 SESSION_KEYS = ("model_choice", "tmpdir", "report")
 

@@ -67,4 +67,5 @@ def run(args: argparse.Namespace) -> BenchRun:
         nodes=nodes,
         footprints=footprints,
         shape=store.shape.value,
+        model_sha256=store.source.sha256,
     )

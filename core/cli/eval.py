@@ -15,7 +15,7 @@ from core.data import load_dataset
 from core.measure import SHARDED_LATENCY, EvalRun, evaluate, summarize
 from core.model import ModelStore
 from core.progress import TqdmProgress
-from core.runtime import PostParams, runnable_cpu_variants
+from core.runtime import PostParams, runnable_cpu_variants, system_info
 from core.variants import REFERENCE, Variant, parse_variants, with_reference
 
 GROUPS = (options.model(), options.output)
@@ -76,4 +76,7 @@ def run(args: argparse.Namespace) -> EvalRun:
         results,
         latency_source=SHARDED_LATENCY if args.shards else "",
         shape=store.shape.value,
+        system=system_info(),
+        threads=args.threads,
+        model_sha256=store.source.sha256,
     )

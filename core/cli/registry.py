@@ -59,7 +59,10 @@ def commands() -> dict[str, Command]:
 
 
 # How `--help` lists them: the everyday ones first (a command missing here is listed after, by name).
-ORDER = ("detect", "compare", "bench", "profile", "eval", "video", "report", "convert", "drift", "explore", "recipes")
+ORDER = (
+    "detect", "compare", "bench", "profile", "eval", "video", "report", "convert", "drift", "explore", "gate", "ship",
+    "capacity", "recipes",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,8 +16,29 @@ from core.measure.metrics import LatencySpread, LatencyStats, Speedup
 from core.measure.transfer import transfer_stats
 from core.progress import Progress, no_progress
 from core.results import Result, not_in_json
-from core.runtime import DetectionResult, Detector, PostParams
+from core.runtime import DetectionResult, Detector, PostParams, physical_cores
 from core.tables import Column, Table
+
+# the packages whose version changes what a run measures (the fingerprint lists them; the app's own are left out)
+RUNTIME_PACKAGES = ("onnxruntime", "onnxruntime-gpu", "openvino", "torch", "tensorrt", "ultralytics", "numpy", "onnx")
+
+
+def fingerprint(
+    system: dict[str, Any], threads: int | None, imgsz: int, shape: str, model_sha256: str
+) -> dict[str, Any]:
+    """What two runs must share before their numbers compare (``gate --baseline`` checks it): the machine (CPU
+    model and instruction sets, GPU), the CPU threads, the input (image size, shape), the model file's sha256 and
+    the runtimes' versions. ``threads`` None or 0: one per physical core, as the runtimes do."""
+    return {
+        "cpu": system.get("cpu"),
+        "cpu_features": list(system.get("cpu_features", [])),
+        "gpu": system.get("gpu"),
+        "threads": threads or physical_cores(),
+        "imgsz": imgsz,
+        "shape": shape,
+        "model_sha256": model_sha256 or None,
+        "versions": {k: v for k, v in system.get("versions", {}).items() if k in RUNTIME_PACKAGES},
+    }
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,7 @@ class BenchResult:
             "batch_size": self.batch_size,
             "batched_call": self.batched_call,
             "per_image_p50_ms": round(self.latency.p50 / self.batch_size, 3),
+            "samples_ms": [round(x, 3) for x in self.samples_ms],  # every timed call, in order (gate resamples them)
         }
 
 
@@ -223,10 +245,14 @@ class BenchRun(Result):
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"json": False})
     footprints: list[Footprint] = field(default_factory=list, metadata={"json": False})  # bench --memory
     shape: str = "square"  # the input shape policy it ran (core.variants.Shape)
+    model_sha256: str = field(default="", metadata={"json": False})  # the model source's hash ("": not recorded)
 
-    def variant_dict(self, r: BenchResult) -> dict[str, Any]:
-        """One variant's row of the JSON: its result, plus its transfer when it ran on a cluster node."""
+    def variant_dict(self, r: BenchResult, up: Speedup | None = None) -> dict[str, Any]:
+        """One variant's row of the JSON: its result, its speed-up over the first variant (with the interval), plus
+        its transfer when it ran on a cluster node."""
         out = r.to_dict()
+        if up is not None:
+            out["speedup_vs_reference"] = up.to_dict()
         if samples := self.transfers.get(r.variant):
             out["transfer_ms"] = transfer_stats(samples)
             if r.variant in self.nodes:
@@ -241,7 +267,9 @@ class BenchRun(Result):
             "shape": self.shape,
             "image": self.image,
             "batch_size": self.batch_size,
-            "variants": [self.variant_dict(r) for r in self.results],
+            "reference": self.results[0].variant if self.results else None,
+            "variants": [self.variant_dict(r, up) for r, up in zip(self.results, speedups(self.results), strict=True)],
+            "fingerprint": fingerprint(self.system, self.threads, self.imgsz, self.shape, self.model_sha256),
             **({"footprint": [f.to_dict() for f in self.footprints]} if self.footprints else {}),
         }
 

@@ -12,11 +12,24 @@ interpolation), vectorised over the resamples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 _X = np.linspace(0.0, 1.0, 101)
+# the per-image record's columns: numpy type codes, little-endian (Matches.to_record)
+_COLUMNS = (("image", "<i4"), ("class", "<i2"), ("conf", "<f4"), ("tp", "<u2"))
+
+
+def _pack(values: np.ndarray, column: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dict(_COLUMNS)[column]).tobytes()).decode("ascii")
+
+
+def _unpack(text: str, column: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dict(_COLUMNS)[column])
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,56 @@ class Matches:
     target_cls: np.ndarray  # (G,) int
     target_image: np.ndarray  # (G,) int
     images: int
+
+    def to_record(self) -> dict[str, Any]:
+        """The matches as compact JSON (``eval --json``'s ``per_image``), enough to resample them in another process.
+
+        Per class, detections ranked after its last true positive are left out: they cannot change AP in any
+        resample (see :func:`weighted_map`). Each column is base64 of a little-endian array (``columns`` names
+        them and their types: the image index, the class, the confidence, and ``tp``, a bit mask over the IoU
+        thresholds: bit t set when correct at the t-th), about 16 characters per detection."""
+        keep = np.zeros(len(self.conf), dtype=bool)
+        hit = self.tp.any(axis=1)
+        for c in np.unique(self.pred_cls):
+            sel = np.flatnonzero(self.pred_cls == c)
+            sel = sel[np.argsort(-self.conf[sel], kind="stable")]
+            true = np.flatnonzero(hit[sel])
+            if true.size:
+                keep[sel[: true[-1] + 1]] = True
+        bits = (self.tp[keep].astype(np.int64) << np.arange(self.tp.shape[1])).sum(axis=1)
+        return {
+            "images": self.images,
+            "iou_thresholds": int(self.tp.shape[1]),
+            "columns": dict(_COLUMNS),
+            "detections": {
+                "image": _pack(self.pred_image[keep], "image"),
+                "class": _pack(self.pred_cls[keep], "class"),
+                "conf": _pack(self.conf[keep], "conf"),
+                "tp": _pack(bits, "tp"),
+            },
+            "labels": {"image": _pack(self.target_image, "image"), "class": _pack(self.target_cls, "class")},
+        }
+
+    @classmethod
+    def from_record(cls, doc: dict[str, Any]) -> Matches:
+        """The inverse of :meth:`to_record` (the detections it left out never count)."""
+        det, lab, t = doc["detections"], doc["labels"], int(doc["iou_thresholds"])
+        bits = _unpack(det["tp"], "tp").astype(np.int64)
+        return cls(
+            tp=((bits[:, None] >> np.arange(t)) & 1).astype(bool),
+            conf=_unpack(det["conf"], "conf").astype(np.float64),
+            pred_cls=_unpack(det["class"], "class").astype(np.int64),
+            pred_image=_unpack(det["image"], "image").astype(np.int64),
+            target_cls=_unpack(lab["class"], "class").astype(np.int64),
+            target_image=_unpack(lab["image"], "image").astype(np.int64),
+            images=int(doc["images"]),
+        )
+
+    def reordered(self, order: Sequence[int]) -> Matches:
+        """The same matches with image ``order[i]`` renumbered ``i`` (to pair two runs that listed images apart)."""
+        new = np.empty(len(order), dtype=np.int64)
+        new[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+        return replace(self, pred_image=new[self.pred_image], target_image=new[self.target_image])
 
 
 def _interp_rows(xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
@@ -119,6 +182,33 @@ class MapDelta:
     boxes: int
     resamples: int
 
+    @classmethod
+    def between_runs(
+        cls,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        images_before: Sequence[str],
+        images_after: Sequence[str],
+        resamples: int = 1000,
+    ) -> tuple[MapDelta, bool]:
+        """One variant's mAP in two runs (``per_image`` records of ``eval --json``): ``after - before`` in points.
+
+        Paired over images (the same weights for both runs in each resample) when both ran the same images,
+        whatever their order; otherwise each run is resampled on its own (unpaired: wider, as it must be).
+        The value is the whole-set mAP recomputed from the records. Returns the delta and whether it was paired.
+        """
+        a, b = Matches.from_record(before), Matches.from_record(after)
+        paired = len(images_before) == a.images and sorted(images_before) == sorted(images_after)
+        paired = paired and len(set(images_before)) == len(images_before) and b.images == a.images
+        if paired:
+            where = {name: i for i, name in enumerate(images_before)}
+            b = b.reordered([where[name] for name in images_after])
+        full_a, full_b = np.ones((1, a.images)), np.ones((1, b.images))
+        a50, a95 = weighted_map(a, full_a)
+        b50, b95 = weighted_map(b, full_b)
+        reported = (float(b95[0] - a95[0]), float(b50[0] - a50[0]))
+        return paired_delta(a, b, reported, resamples, paired=paired), paired
+
     def to_dict(self) -> dict[str, object]:
         return {
             "map50_95_points": self.map50_95.to_dict(),
@@ -136,27 +226,30 @@ def paired_delta(
     resamples: int = 1000,
     seed: int = 0,
     chunk: int = 250,
+    paired: bool = True,
 ) -> MapDelta:
     """The interval of ``variant - reference`` in mAP50-95 and mAP50 points.
 
     ``reported`` is (ΔmAP50-95, ΔmAP50) as the evaluation reports them (ultralytics' AP on the whole set). The
     interval is the bootstrap's spread of the difference around its whole-set value, placed on the reported
     one, so interval and estimate always agree.
+
+    ``paired`` False (two runs on different images): each side gets its own resampling weights.
     """
-    n = reference.images
-    if variant.images != n:
+    n, m = reference.images, variant.images
+    if paired and m != n:
         raise ValueError("both variants must be evaluated on the same images")
     rng = np.random.default_rng(seed)
-    full = np.ones((1, n))
-    ref50, ref95 = weighted_map(reference, full)
-    var50, var95 = weighted_map(variant, full)
+    ref50, ref95 = weighted_map(reference, np.ones((1, n)))
+    var50, var95 = weighted_map(variant, np.ones((1, m)))
     base50, base95 = (var50 - ref50)[0], (var95 - ref95)[0]
     d50, d95 = [], []
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
         weights = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        other = weights if paired else rng.multinomial(m, np.full(m, 1.0 / m), size=size).astype(np.float64)
         r50, r95 = weighted_map(reference, weights)
-        v50, v95 = weighted_map(variant, weights)
+        v50, v95 = weighted_map(variant, other)
         d50.append(v50 - r50)
         d95.append(v95 - r95)
     s50, s95 = np.concatenate(d50) - base50, np.concatenate(d95) - base95

@@ -145,7 +145,11 @@ class CompareResult:
             "conf": self.params.conf,
             "iou": self.params.iou,
             "classes": list(self.params.classes) if self.params.classes else None,
-            "images": [{"image": im.name, "variants": [v.to_dict() for v in im.variants]} for im in self.images],
+            "max_det": self.params.max_det,
+            "images": [
+                {"image": im.name, "digest": im.key, "variants": [v.to_dict() for v in im.variants]}
+                for im in self.images
+            ],
         }
 
     def headline(self, variant: str) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 from core.data import DatasetInventory, LabelledImage, YoloDataset, load_image
 from core.errors import InputError
 from core.measure.accuracy import MapAccumulator, MapResult
-from core.measure.bootstrap import MapDelta, paired_delta
+from core.measure.bench import fingerprint
+from core.measure.bootstrap import MapDelta, Matches, paired_delta
 from core.measure.metrics import (
     AGREEMENT_COLUMNS,
     Agreement,
@@ -51,6 +52,8 @@ class VariantEval:
     reference_accuracy: MapResult | None = None  # the reference's, on the same images (for per-class deltas)
     latency_samples: tuple[float, ...] = field(default=(), repr=False)  # ms per image, for spreads and speed-ups
     disagreements: tuple[Disagreement, ...] = ()  # the images where it differs most from the reference, worst first
+    matches: Matches | None = field(default=None, repr=False, compare=False)  # per image, for a later paired test
+    image_files: tuple[str, ...] = field(default=(), repr=False, compare=False)  # the images of ``matches``, in order
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,8 @@ class VariantEval:
             "most_different_images": [
                 {"image": str(d.image), "missed": d.missed, "extra": d.extra} for d in self.disagreements
             ],
+            # what `gate --baseline` pairs two runs with: each image's matches, compactly (Matches.to_record)
+            "per_image": self.matches.to_record() if self.matches is not None else None,
         }
 
 
@@ -191,7 +196,12 @@ def summarize(
     progress: Progress = no_progress,
 ) -> list[VariantEval]:
     """The statistics of :func:`collect`'s output (one process's, or the merge of a cluster's shards)."""
-    results = {id(c): c.maps.result(c.names) for c in [*variants, *([reference] if reference else [])]}
+    everyone = [*variants, *([reference] if reference else [])]
+    results = {id(c): c.maps.result(c.names) for c in everyone}
+    matches = {id(c): c.maps.matches() for c in everyone}
+    names = tuple(Path(p).name for p in shown_images)
+    if len(set(names)) < len(names):  # two folders with the same file names: the paths tell them apart
+        names = tuple(str(p) for p in shown_images)
     out = []
     for i, c in enumerate(variants):
         agree = delta = None
@@ -208,7 +218,7 @@ def summarize(
                 progress(1.0, f"{c.variant}: bootstrap interval of the mAP difference ({i + 1}/{len(variants)})")
                 ref, var = results[id(reference)], results[id(c)]
                 reported = (var.map50_95 - ref.map50_95, var.map50 - ref.map50)
-                delta = paired_delta(reference.maps.matches(), c.maps.matches(), reported, resamples)
+                delta = paired_delta(matches[id(reference)], matches[id(c)], reported, resamples)
         out.append(
             VariantEval(
                 c.variant,
@@ -220,6 +230,8 @@ def summarize(
                 results[id(reference)] if reference is not None and c is not reference else None,
                 tuple(c.latency),
                 worst,
+                matches[id(c)],
+                names if len(names) == matches[id(c)].images else (),
             )
         )
     return out
@@ -297,6 +309,9 @@ class EvalRun(Result):
     results: list[VariantEval]
     latency_source: str = ""  # why the latency is not a latency (a sharded eval), when it is not
     shape: str = "square"  # the input shape policy it ran (core.variants.Shape)
+    system: dict[str, Any] = field(default_factory=dict)  # the machine (core.runtime.system_info); {}: not recorded
+    threads: int | None = None  # CPU inference threads asked for (None: one per physical core)
+    model_sha256: str = ""  # the model source's hash ("": not recorded)
 
     def data_dict(self) -> dict[str, Any]:
         rep = self.inventory
@@ -321,7 +336,11 @@ class EvalRun(Result):
             "reference": self.reference,
             "batch_size": self.batch_size,
             "variants": [r.to_dict() for r in self.results],
+            "image_files": list(self.results[0].image_files) if self.results else [],
         }
+        if self.system:
+            out["system"] = self.system
+            out["fingerprint"] = fingerprint(self.system, self.threads, self.imgsz, self.shape, self.model_sha256)
         if self.latency_source:
             out["latency_source"] = self.latency_source
         return out

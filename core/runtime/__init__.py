@@ -22,7 +22,7 @@ from core.runtime.cpu import CpuFeatures, cpu_features
 from core.runtime.detections import DetectionResult, Detections, StageTimings
 from core.runtime.detector import Detector, RawOutput
 from core.runtime.geometry import box_iou
-from core.runtime.head import METADATA_KEY, YoloV5Head
+from core.runtime.head import METADATA_KEY, HeadGraphs, YoloV5Head, head_from_model
 from core.runtime.legacy_yolov5 import ULTRALYTICS_PREFIX, checkpoint_globals, load_legacy
 from core.runtime.onnx_file import ModelInfo, fp16_shape_inputs, inspect_onnx
 from core.runtime.placement import Node
@@ -40,6 +40,7 @@ __all__ = [
     "Detections",
     "Detector",
     "GpuInfo",
+    "HeadGraphs",
     "ModelInfo",
     "Node",
     "NodeProfiler",
@@ -58,6 +59,7 @@ __all__ = [
     "cpu_features",
     "create_backend",
     "fp16_shape_inputs",
+    "head_from_model",
     "inspect_onnx",
     "load_legacy",
     "machine_line",

@@ -28,8 +28,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServerURL(str):
+    """The server's URL; ``pid``: its process (for tests that watch its threads and memory)."""
+
+    pid: int
+
+
 @contextlib.contextmanager
-def streamlit_server(env: dict[str, str], log_dir: Path, clean: bool = False) -> Iterator[str]:
+def streamlit_server(env: dict[str, str], log_dir: Path, clean: bool = False) -> Iterator[ServerURL]:
     """The app served on a free loopback port with ``env`` added to this process's; yields its URL.
     ``clean``: none of this process's ``YOLOLAB_*`` variables reach the app (a new user's machine)."""
     port = _free_port()
@@ -38,7 +44,8 @@ def streamlit_server(env: dict[str, str], log_dir: Path, clean: bool = False) ->
     log = (log_dir / "streamlit.log").open("w")
     base = {k: v for k, v in os.environ.items() if not (clean and k.startswith("YOLOLAB_"))}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(base, **env), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
     try:
         if not healthy(url, 60):
             pytest.fail("streamlit did not start")
@@ -66,13 +73,19 @@ def healthy(url: str, seconds: float) -> bool:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator:
+def chromium(*extra_args: str) -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+                *extra_args,
+            ],
         )
         try:
             yield b

@@ -224,9 +224,9 @@ def test_a_walk_through_every_page_requests_nothing_off_this_machine_and_fits_12
     outside: list[str] = []
     pg.on("request", lambda r: outside.append(r.url) if urlparse(r.url).hostname not in ("127.0.0.1", None) else None)
     try:
-        for path, title in [("", "Compare images"), ("compare_video", "Compare video"), ("benchmark", "Benchmark"),
-                            ("accuracy", "Accuracy"), ("precision", "Precision explorer"), ("models", "Models"),
-                            ("report", "Report")]:  # fmt: skip
+        for path, title in [("", "Compare images"), ("compare_video", "Compare video"), ("live", "Live"),
+                            ("benchmark", "Benchmark"), ("accuracy", "Accuracy"), ("precision", "Precision explorer"),
+                            ("models", "Models"), ("report", "Report")]:  # fmt: skip
             pg.goto(f"{server}/{path}")
             pg.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
             wait_idle(pg)

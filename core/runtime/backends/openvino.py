@@ -129,6 +129,7 @@ class OpenvinoBackend(Backend):
         self._precision = Precision.FP32
         self.precisions: dict[str, int] = {}  # execution precision -> layers (read after compiling)
         self.conv_precisions: dict[str, int] = {}  # the same for convolutions only
+        self.streams: int | None = None  # OpenVINO's throughput streams once :meth:`use_streams` asked for them
 
     @classmethod
     def available(cls) -> Availability:
@@ -225,6 +226,22 @@ class OpenvinoBackend(Backend):
             self._compiled[key] = compiled
             return compiled
 
+    def use_streams(self, streams: int) -> int:
+        """Serve ``streams`` concurrent callers from this one compiled model: OpenVINO's THROUGHPUT hint with
+        ``NUM_STREAMS`` (OpenVINO splits the threads between its streams; each calling thread has its own infer
+        request). Recompiles; returns the streams OpenVINO granted, read back (at most one per thread)."""
+        if self._core is None:
+            raise RuntimeUnavailableError("OpenVINO: load a model before asking for streams")
+        if streams < 1:
+            raise ValueError(f"streams must be at least 1, got {streams}")
+        with self._lock:
+            self._config = {**self._config, "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": streams}
+            self._compiled.clear()
+            self._local = threading.local()
+        compiled = self._compile(self._own)
+        self.streams = int(compiled.get_property("NUM_STREAMS"))
+        return self.streams
+
     def _request(self, key: tuple[int, ...]) -> ov.InferRequest:
         requests: dict[tuple[int, ...], ov.InferRequest] = self._local.__dict__.setdefault("requests", {})
         request = requests.get(key)
@@ -288,4 +305,5 @@ class OpenvinoBackend(Backend):
         threads = self.options.threads or physical_cores()
         decode = ", box decode in numpy" if self.head is not None else ""
         ran = f" ({self.precision_text()})" if self.precisions else ""
-        return f"OpenVINO {self.version} (CPU), {threads} threads{decode}{ran}"
+        streams = "" if self.streams is None else f" in {self.streams} throughput streams"
+        return f"OpenVINO {self.version} (CPU), {threads} threads{streams}{decode}{ran}"
