@@ -6,7 +6,8 @@
 Starts `streamlit run app.py` on loopback and, one browser session after another (Debian's Chromium
 through Playwright, a fresh context each), walks every page as a user would: Compare images with an
 upload (a different picture each session), Benchmark (run), Accuracy (evaluate ``--images`` images of
-DATA), Compare video (the demo clip, 20 frames), Report; then closes the tab. After each session it
+DATA), Compare video (the demo clip, 20 frames), Live (Chromium's fake camera through ort:fp32 and ort:int8
+for 5 s, left running), Report; then closes the tab. After each session it
 reads the server's RSS. The bar (issue "numbers a team can decide on", item 8): RSS after the 30th
 session within 150 MB of RSS after the 5th.
 
@@ -74,7 +75,7 @@ def _run(page, button: str, until: str, setting: tuple[str, str] | None = None) 
 def walk(browser, url: str, picture: Path) -> float:
     """One session through every page; returns its seconds."""
     t0 = time.perf_counter()
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"])
     page = ctx.new_page()
     try:
         page.goto(url)
@@ -89,6 +90,10 @@ def walk(browser, url: str, picture: Path) -> float:
         _run(page, "Evaluate", "Decision")
         _go(page, "Compare video")
         _run(page, "Start", "Made with", ("Frames to process (0 = all)", "20"))
+        _go(page, "Live")  # the camera stays on: the tab closes with it running
+        page.frame_locator("iframe").first.get_by_role("button", name="Start").click()
+        page.get_by_text("frames/s processed").first.wait_for(timeout=120_000)
+        page.wait_for_timeout(5000)
         _go(page, "Report")
         if "Traceback" in page.content():
             raise SystemExit("a page showed a traceback")
@@ -129,7 +134,8 @@ def main() -> int:
         with app_server(args.model, args.calib, Path(tmp) / "cache", env=env, options=options) as server:
             proc = psutil.Process(server.process.pid)
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                fake_camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *fake_camera])
                 for i in range(args.sessions):
                     seconds = walk(browser, server.url, pictures[i % len(pictures)])
                     time.sleep(1.0)

@@ -9,6 +9,7 @@ from core.data import load_dataset
 from core.errors import CoreError
 from core.measure import EvalJob, EvalRun, build_cards, eval_table, per_class_table
 from core.report import per_class_ap, speed_vs_accuracy
+from core.runtime import system_info
 from core.variants import REFERENCE, with_reference
 from ui import jobs, messages, model, navigation, pool, report_sections, widgets
 from ui.deploy import bundle_download
@@ -95,6 +96,9 @@ if start:
         model=store.source.name,
         imgsz=store.input_size,
         batch_size=int(batch),
+        system=system_info(),
+        threads=model.model_choice().threads,
+        model_sha256=store.source.sha256,
     )
     jobs.start(state, job)
 jobs.results_or_progress(state, progress_box, "Accuracy:", "acc", "Press **Evaluate**.")

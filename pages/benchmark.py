@@ -115,6 +115,7 @@ if start:
         iterations=int(iterations),
         batch=int(batch),
         threads=int(threads),
+        model_sha256=store.source.sha256,
     )
     jobs.start(state, job)
 jobs.results_or_progress(

@@ -51,8 +51,10 @@ def measure_footprint(det: Detector, path: Path, runs: int = 10, timeout_s: floa
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeUnavailableError(f"{det.variant}: could not measure its memory in a fresh process: {last}")
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    return Footprint(str(det.variant), path.stat().st_size / 2**20, got["load_mb"], got["peak_mb"], runs,
-                     got.get("gpu_mb"))  # fmt: skip
+    # rounded as to_dict() writes them, so the words and the JSON's figures never differ by a rounding
+    gpu = got.get("gpu_mb")
+    return Footprint(str(det.variant), round(path.stat().st_size / 2**20, 1), round(got["load_mb"], 1),
+                     round(got["peak_mb"], 1), runs, None if gpu is None else round(gpu, 1))  # fmt: skip
 
 
 def _gpu_used_mb() -> float | None:

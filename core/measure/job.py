@@ -131,6 +131,7 @@ class BenchJob(Job[BenchRun]):
         iterations: int,
         batch: int = 1,
         threads: int | None = None,
+        model_sha256: str = "",
     ) -> None:
         super().__init__()
         self.variants = [str(d.variant) for d in detectors]
@@ -138,7 +139,7 @@ class BenchJob(Job[BenchRun]):
         self._detectors, self._image = list(detectors), image
         shape = detectors[0].shape.value if detectors else "square"  # the store's: every detector shares it
         self._run = dict(system=system, model=model, imgsz=imgsz, image=image_name, batch_size=batch, threads=threads,
-                         shape=shape)  # fmt: skip
+                         shape=shape, model_sha256=model_sha256)  # fmt: skip
         self._transfer = TransferWatch.start(detectors)  # variants on cluster nodes: this run's transfer samples
         self.start()
 
@@ -186,12 +187,17 @@ class EvalJob(Job[EvalRun]):
         model: str,
         imgsz: int,
         batch_size: int = 1,
+        system: dict[str, Any] | None = None,
+        threads: int | None = None,
+        model_sha256: str = "",
     ) -> None:
+        """``system``, ``threads``, ``model_sha256``: the machine fingerprint its JSON carries (``gate`` reads it)."""
         super().__init__()
         self.variants = [str(d.variant) for d in detectors]
         self.dataset, self.batch_size = dataset, batch_size
         self._detectors, self._reference = list(detectors), reference
         self._model, self._imgsz = model, imgsz
+        self._fingerprint = dict(system=system or {}, threads=threads, model_sha256=model_sha256)
         self.start()
 
     def work(self) -> EvalRun:
@@ -217,6 +223,7 @@ class EvalJob(Job[EvalRun]):
             self.batch_size,
             results,
             shape=self._reference.shape.value,
+            **self._fingerprint,
         )
 
     def words(self) -> str:
