@@ -156,6 +156,7 @@ class LiveSession:
         self.last_frame: np.ndarray | None = None  # the newest source frame processed (RGB)
         self.last_view: np.ndarray | None = None  # its side-by-side view
         self._recorder: _Recorder | None = None
+        self._pending: Path | None = None  # where to record from the next processed frame on
         self.closed = False
 
     # ------------------------------------------------------------------ feeding
@@ -274,8 +275,6 @@ class LiveSession:
         """Stop feeding; a recording in progress is finished and returned."""
         self.closed = True
         return self.stop_recording()
-
-    _pending: Path | None = None
 
     def _arm_recorder(self, view: np.ndarray, first: float) -> None:
         h, w = view.shape[:2]
